@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+/// \file
+/// Umbrella header of the core library (not the Prometheus component).
+
+#include "breaker/circuit_breaker.hpp"
+#include "breaker/config.hpp"
+#include "breaker/error.hpp"
+#include "breaker/events.hpp"
+#include "breaker/state.hpp"
+#include "breaker/stats.hpp"
+#include "breaker/testing/manual_clock.hpp"

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+/// \file
+/// `CircuitBreakerConfig`, its builder, and the presets.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <system_error>
+
+namespace breaker {
+
+class CircuitBreakerConfigBuilder;
+
+/// The settings of one circuit breaker. A plain aggregate: every member has a
+/// default and a documented valid range; `validate()` checks them all. The
+/// defaults equal the "default" preset.
+struct CircuitBreakerConfig {
+  /// Largest value a threshold may take (the state word keeps consecutive
+  /// counts and the request volume in 16-bit fields).
+  static constexpr std::uint32_t max_count = (1u << 16) - 1;
+  /// Largest `half_open_max_requests` (probes in flight use a 12-bit field).
+  static constexpr std::uint32_t max_half_open_requests = (1u << 12) - 1;
+  /// Longest duration accepted for `timeout_duration` and `call_timeout` (365 days).
+  static constexpr std::chrono::milliseconds max_duration{365LL * 24 * 60 * 60 * 1000};
+
+  /// Consecutive failures (while closed) that open the breaker. Range 1..max_count.
+  std::uint32_t failure_threshold = 5;
+  /// Consecutive successful probes (while half-open) that close it. Range 1..max_count.
+  std::uint32_t success_threshold = 2;
+  /// How long the breaker stays open before it admits probes. Range (0, max_duration].
+  std::chrono::milliseconds timeout_duration{60'000};
+  /// Probe calls allowed in flight at once while half-open. Range 1..max_half_open_requests.
+  std::uint32_t half_open_max_requests = 3;
+  /// Whether a call that exceeded `call_timeout` counts as a failure (true) or
+  /// is ignored (false).
+  bool count_timeout_as_failure = true;
+  /// Outcomes that must have been recorded since the breaker last closed before
+  /// it may open. 0: no volume gate. Range 0..max_count.
+  std::uint32_t minimum_request_threshold = 10;
+  /// Per-call timeout of the coroutine `call`; 0 means none. Range [0, max_duration].
+  std::chrono::milliseconds call_timeout{0};
+  /// Whether admitted calls record their duration (two clock reads per call),
+  /// exported as the `circuit_breaker_call_duration_seconds` histogram.
+  bool record_call_durations = true;
+
+  /// A builder starting from the defaults.
+  static CircuitBreakerConfigBuilder builder();
+
+  /// Preset for HTTP APIs: 5, 2, 30 s, 3, timeouts fail, 10.
+  static CircuitBreakerConfig for_http_api();
+  /// Preset for LLM services: 3, 2, 120 s, 2, timeouts fail, 5.
+  static CircuitBreakerConfig for_llm_service();
+  /// Preset for databases: 10, 3, 10 s, 5, timeouts fail, 20.
+  static CircuitBreakerConfig for_database();
+  /// Preset for notifiers: 10, 2, 60 s, 3, timeouts ignored, 15.
+  static CircuitBreakerConfig for_notifications();
+  /// Preset for caches: 8, 3, 20 s, 4, timeouts fail, 15.
+  static CircuitBreakerConfig for_cache();
+
+  /// Checks every field. Returns `errc::invalid_config` for the first field out
+  /// of range and, when `message` is not null, a sentence naming that field.
+  std::error_code validate(std::string* message = nullptr) const;
+
+  friend bool operator==(const CircuitBreakerConfig&, const CircuitBreakerConfig&) = default;
+};
+
+/// Fluent builder of `CircuitBreakerConfig`: one setter per field, each
+/// returning `*this`; `build()` validates.
+class CircuitBreakerConfigBuilder {
+ public:
+  CircuitBreakerConfigBuilder() = default;
+  /// Starts from an existing config (e.g. a preset).
+  explicit CircuitBreakerConfigBuilder(const CircuitBreakerConfig& base) : config_(base) {}
+
+  CircuitBreakerConfigBuilder& failure_threshold(std::uint32_t v) noexcept {
+    config_.failure_threshold = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& success_threshold(std::uint32_t v) noexcept {
+    config_.success_threshold = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& timeout_duration(std::chrono::milliseconds v) noexcept {
+    config_.timeout_duration = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& half_open_max_requests(std::uint32_t v) noexcept {
+    config_.half_open_max_requests = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& count_timeout_as_failure(bool v) noexcept {
+    config_.count_timeout_as_failure = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& minimum_request_threshold(std::uint32_t v) noexcept {
+    config_.minimum_request_threshold = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& call_timeout(std::chrono::milliseconds v) noexcept {
+    config_.call_timeout = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& record_call_durations(bool v) noexcept {
+    config_.record_call_durations = v;
+    return *this;
+  }
+
+  /// The validated config. Throws `CircuitBreakerError(errc::invalid_config)`
+  /// whose `what()` names the offending field.
+  CircuitBreakerConfig build() const;
+  /// The config; on an invalid field sets `ec` to `errc::invalid_config` and
+  /// returns the defaults. Never throws.
+  CircuitBreakerConfig build(std::error_code& ec) const noexcept;
+
+ private:
+  CircuitBreakerConfig config_{};
+};
+
+inline CircuitBreakerConfigBuilder CircuitBreakerConfig::builder() { return {}; }
+
+}  // namespace breaker

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+/// \file
+/// Error codes and the exception type of breaker.
+
+#include <string>
+#include <system_error>
+#include <type_traits>
+
+namespace breaker {
+
+/// Error conditions reported by breaker, as `std::error_code` values of
+/// `breaker::error_category()`. Values start at 1 so that 0 stays "no error".
+enum class errc {
+  /// The circuit is open (or half-open with every probe slot taken): the call
+  /// was rejected without running the operation.
+  open = 1,
+  /// The protected operation failed (used by adapters that report failures as
+  /// error codes rather than exceptions).
+  operation_failed,
+  /// The operation did not finish within `CircuitBreakerConfig::call_timeout`.
+  timeout,
+  /// A configuration value is out of range; the message names the field.
+  invalid_config,
+  /// No circuit breaker with the requested name exists in the registry.
+  not_found,
+};
+
+/// The category of `breaker::errc`; `name()` is `"breaker"`. One object per
+/// process (defined in the compiled library), so categories compare by address.
+/// Thread safety: safe to call from any thread.
+const std::error_category& error_category() noexcept;
+
+/// Makes a `std::error_code` of `breaker::error_category()`.
+std::error_code make_error_code(errc e) noexcept;
+
+/// The exception thrown by breaker. `code()` is one of `breaker::errc`;
+/// `breaker_name()` is the name of the breaker concerned (empty where no breaker
+/// is concerned, e.g. a config builder error).
+/// Exceptions thrown by the protected operation are never wrapped in this type:
+/// they reach the caller unchanged.
+class CircuitBreakerError : public std::system_error {
+ public:
+  /// \param code one of `errc`.
+  /// \param breaker_name the breaker concerned, or empty.
+  /// \param detail extra text appended to the message (may be empty).
+  CircuitBreakerError(errc code, std::string breaker_name, const std::string& detail = {});
+
+  /// The breaker concerned by the error (may be empty).
+  const std::string& breaker_name() const noexcept { return breaker_name_; }
+
+  /// `code()` as a `breaker::errc`.
+  errc error() const noexcept { return static_cast<errc>(code().value()); }
+
+ private:
+  std::string breaker_name_;
+};
+
+}  // namespace breaker
+
+template <>
+struct std::is_error_code_enum<breaker::errc> : std::true_type {};

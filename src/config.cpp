@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "breaker/config.hpp"
+
+#include "breaker/error.hpp"
+
+#include <fmt/format.h>
+
+namespace breaker {
+namespace {
+
+CircuitBreakerConfig preset(std::uint32_t failures, std::uint32_t successes, std::int64_t seconds,
+                            std::uint32_t half_open, bool timeout_fails, std::uint32_t minimum) {
+  CircuitBreakerConfig c;
+  c.failure_threshold = failures;
+  c.success_threshold = successes;
+  c.timeout_duration = std::chrono::seconds(seconds);
+  c.half_open_max_requests = half_open;
+  c.count_timeout_as_failure = timeout_fails;
+  c.minimum_request_threshold = minimum;
+  return c;
+}
+
+}  // namespace
+
+CircuitBreakerConfig CircuitBreakerConfig::for_http_api() { return preset(5, 2, 30, 3, true, 10); }
+CircuitBreakerConfig CircuitBreakerConfig::for_llm_service() {
+  return preset(3, 2, 120, 2, true, 5);
+}
+CircuitBreakerConfig CircuitBreakerConfig::for_database() { return preset(10, 3, 10, 5, true, 20); }
+CircuitBreakerConfig CircuitBreakerConfig::for_notifications() {
+  return preset(10, 2, 60, 3, false, 15);
+}
+CircuitBreakerConfig CircuitBreakerConfig::for_cache() { return preset(8, 3, 20, 4, true, 15); }
+
+std::error_code CircuitBreakerConfig::validate(std::string* message) const {
+  auto fail = [&](std::string text) {
+    if (message != nullptr) *message = std::move(text);
+    return make_error_code(errc::invalid_config);
+  };
+  const auto count = [](std::uint32_t value, std::uint32_t min, std::uint32_t max = max_count) {
+    return value >= min && value <= max;
+  };
+  const auto count_error = [](const char* field, std::uint32_t value, std::uint32_t min,
+                              std::uint32_t max = max_count) {
+    return fmt::format("{} must be in [{}, {}], got {}", field, min, max, value);
+  };
+  if (!count(failure_threshold, 1))
+    return fail(count_error("failure_threshold", failure_threshold, 1));
+  if (!count(success_threshold, 1))
+    return fail(count_error("success_threshold", success_threshold, 1));
+  if (!count(half_open_max_requests, 1, max_half_open_requests))
+    return fail(count_error("half_open_max_requests", half_open_max_requests, 1,
+                            max_half_open_requests));
+  if (!count(minimum_request_threshold, 0))
+    return fail(count_error("minimum_request_threshold", minimum_request_threshold, 0));
+  if (timeout_duration.count() <= 0 || timeout_duration > max_duration)
+    return fail(fmt::format("timeout_duration must be in (0 ms, {} ms], got {} ms",
+                            max_duration.count(), timeout_duration.count()));
+  if (call_timeout.count() < 0 || call_timeout > max_duration)
+    return fail(fmt::format("call_timeout must be in [0 ms, {} ms] (0: none), got {} ms",
+                            max_duration.count(), call_timeout.count()));
+  return {};
+}
+
+CircuitBreakerConfig CircuitBreakerConfigBuilder::build() const {
+  std::string message;
+  if (config_.validate(&message)) throw CircuitBreakerError(errc::invalid_config, {}, message);
+  return config_;
+}
+
+CircuitBreakerConfig CircuitBreakerConfigBuilder::build(std::error_code& ec) const noexcept {
+  try {
+    ec = config_.validate();
+  } catch (...) {  // only a failed allocation of the message could throw
+    ec = make_error_code(errc::invalid_config);
+  }
+  return ec ? CircuitBreakerConfig{} : config_;
+}
+
+}  // namespace breaker

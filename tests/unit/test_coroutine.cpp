@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: Apache-2.0
+// The coroutine interface: call, call_with_fallback, call_timeout, cancellation.
+#include "breaker/breaker.hpp"
+#include "run.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+using breaker::CircuitBreakerConfig;
+using breaker::CircuitBreakerError;
+using breaker::errc;
+using breaker::State;
+using breaker::testing::ManualClock;
+using breaker::test::run;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Breaker = breaker::CircuitBreaker<ManualClock>;
+
+CircuitBreakerConfig config(std::chrono::milliseconds call_timeout = 0ms) {
+  return CircuitBreakerConfig::builder()
+      .failure_threshold(2)
+      .success_threshold(1)
+      .timeout_duration(5s)
+      .half_open_max_requests(1)
+      .minimum_request_threshold(0)
+      .call_timeout(call_timeout)
+      .build();
+}
+
+struct Boom : std::runtime_error {
+  explicit Boom(int c) : std::runtime_error("boom"), code(c) {}
+  int code;
+};
+
+asio::awaitable<int> answer() { co_return 42; }
+asio::awaitable<int> explode() {
+  throw Boom{7};
+  co_return 0;
+}
+// Waits (in real time) far longer than any test: only cancellation ends it.
+asio::awaitable<int> hang() {
+  asio::steady_timer timer(co_await asio::this_coro::executor, 1h);
+  co_await timer.async_wait(asio::use_awaitable);
+  co_return 1;
+}
+
+void trip(Breaker& cb) {
+  for (int i = 0; i < 2; ++i) {
+    CHECK_THROWS_AS(run([&]() -> asio::awaitable<int> { co_return co_await cb.call(explode); }),
+                    Boom);
+  }
+  REQUIRE(cb.state() == State::open);
+}
+
+}  // namespace
+
+TEST_CASE("call returns the operation's value and records a success", "[coroutine][call]") {
+  Breaker cb("svc", config(), ManualClock{});
+  CHECK(run([&]() -> asio::awaitable<int> { co_return co_await cb.call(answer); }) == 42);
+  run([&]() -> asio::awaitable<void> {
+    co_await cb.call([]() -> asio::awaitable<void> { co_return; });
+  });
+  CHECK(cb.stats().successful_calls == 2);
+}
+
+TEST_CASE("call rethrows the operation's exception unchanged", "[coroutine][call]") {
+  Breaker cb("svc", config(), ManualClock{});
+  try {
+    run([&]() -> asio::awaitable<int> { co_return co_await cb.call(explode); });
+    FAIL("no exception");
+  } catch (const Boom& e) {
+    CHECK(e.code == 7);
+  }
+  CHECK(cb.stats().failed_calls == 1);
+  CHECK(cb.stats().consecutive_failures == 1);
+}
+
+TEST_CASE("an open breaker rejects calls without running them", "[coroutine][open]") {
+  Breaker cb("inventory", config(), ManualClock{});
+  trip(cb);
+  int ran = 0;
+  auto op = [&]() -> asio::awaitable<int> { co_return ++ran; };
+  try {
+    run([&]() -> asio::awaitable<int> { co_return co_await cb.call(op); });
+    FAIL("no exception");
+  } catch (const CircuitBreakerError& e) {
+    CHECK(e.code() == errc::open);
+    CHECK(e.breaker_name() == "inventory");
+  }
+  CHECK(ran == 0);
+  CHECK(cb.stats().rejected_calls == 1);
+}
+
+TEST_CASE("call_with_fallback returns the fallback on rejection and failure",
+          "[coroutine][fallback]") {
+  ManualClock clock;
+  Breaker cb("svc", config(), clock);
+  SECTION("plain fallback on failure, outcome recorded") {
+    const int v = run([&]() -> asio::awaitable<int> {
+      co_return co_await cb.call_with_fallback(explode, [] { return -1; });
+    });
+    CHECK(v == -1);
+    CHECK(cb.stats().failed_calls == 1);
+  }
+  SECTION("coroutine fallback on rejection") {
+    trip(cb);
+    const int v = run([&]() -> asio::awaitable<int> {
+      co_return co_await cb.call_with_fallback(answer, []() -> asio::awaitable<int> { co_return -2; });
+    });
+    CHECK(v == -2);
+    CHECK(cb.stats().rejected_calls == 1);
+  }
+  SECTION("the operation's value when it succeeds") {
+    const int v = run([&]() -> asio::awaitable<int> {
+      co_return co_await cb.call_with_fallback(answer, [] { return -1; });
+    });
+    CHECK(v == 42);
+  }
+  SECTION("void operations") {
+    bool fell_back = false;
+    trip(cb);
+    run([&]() -> asio::awaitable<void> {
+      co_await cb.call_with_fallback([]() -> asio::awaitable<void> { co_return; },
+                                     [&] { fell_back = true; });
+    });
+    CHECK(fell_back);
+  }
+}
+
+TEST_CASE("a probe that succeeds through call closes the breaker", "[coroutine][half-open]") {
+  ManualClock clock;
+  Breaker cb("svc", config(), clock);
+  trip(cb);
+  clock.advance(5s);
+  CHECK(cb.state() == State::half_open);
+  CHECK(run([&]() -> asio::awaitable<int> { co_return co_await cb.call(answer); }) == 42);
+  CHECK(cb.state() == State::closed);
+}
+
+TEST_CASE("call_timeout cancels a slow operation and throws errc::timeout",
+          "[coroutine][timeout]") {
+  ManualClock clock;
+  asio::io_context ctx;
+  SECTION("counted as a failure by default") {
+    Breaker cb("slow", config(100ms), clock);
+    std::exception_ptr error;
+    bool done = false;
+    asio::co_spawn(ctx, cb.call(hang), [&](std::exception_ptr e, int) {
+      error = e;
+      done = true;
+    });
+    ctx.poll();  // starts the call; the operation now waits
+    CHECK_FALSE(done);
+    clock.advance(99ms);
+    ctx.run_for(20ms);
+    CHECK_FALSE(done);
+    clock.advance(1ms);  // the breaker's clock passes the deadline
+    ctx.run();
+    REQUIRE(done);
+    REQUIRE(error);
+    try {
+      std::rethrow_exception(error);
+    } catch (const CircuitBreakerError& e) {
+      CHECK(e.code() == errc::timeout);
+      CHECK(e.breaker_name() == "slow");
+    }
+    CHECK(cb.stats().failed_calls == 1);
+    CHECK(cb.stats().consecutive_failures == 1);
+  }
+  SECTION("ignored when count_timeout_as_failure is false; fallback used") {
+    auto c = config(100ms);
+    c.count_timeout_as_failure = false;
+    Breaker cb("slow", c, clock);
+    int value = 0;
+    asio::co_spawn(ctx, cb.call_with_fallback(hang, [] { return -1; }),
+                   [&](std::exception_ptr, int v) { value = v; });
+    ctx.poll();
+    clock.advance(100ms);
+    ctx.run();
+    CHECK(value == -1);
+    CHECK(cb.stats().ignored_calls == 1);
+    CHECK(cb.stats().failed_calls == 0);
+  }
+  SECTION("a fast operation is not affected") {
+    Breaker cb("fast", config(100ms), clock);
+    CHECK(run(ctx, [&]() -> asio::awaitable<int> { co_return co_await cb.call(answer); }) == 42);
+    CHECK_THROWS_AS(run(ctx, [&]() -> asio::awaitable<int> { co_return co_await cb.call(explode); }),
+                    Boom);
+    CHECK(cb.stats().successful_calls == 1);
+    CHECK(cb.stats().failed_calls == 1);
+  }
+}
+
+TEST_CASE("call_timeout with the real steady clock", "[coroutine][timeout]") {
+  breaker::CircuitBreaker<> cb("real", config(20ms));
+  CHECK_THROWS_MATCHES(
+      run([&]() -> asio::awaitable<int> { co_return co_await cb.call(hang); }), CircuitBreakerError,
+      Catch::Predicate<CircuitBreakerError>([](const auto& e) { return e.code() == errc::timeout; }));
+  CHECK(cb.stats().failed_calls == 1);
+}
+
+TEST_CASE("a call cancelled by its parent is ignored and its permit released",
+          "[coroutine][cancellation]") {
+  ManualClock clock;
+  Breaker cb("svc", config(), clock);
+  trip(cb);
+  clock.advance(5s);  // half-open, one probe slot
+  asio::io_context ctx;
+  asio::cancellation_signal signal;
+  std::exception_ptr error;
+  asio::co_spawn(ctx, cb.call(hang),
+                 asio::bind_cancellation_slot(signal.slot(),
+                                              [&](std::exception_ptr e, int) { error = e; }));
+  ctx.poll();
+  CHECK(cb.probes_in_flight() == 1);
+  signal.emit(asio::cancellation_type::terminal);
+  ctx.run();
+  REQUIRE(error);
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == asio::error::operation_aborted);
+  }
+  CHECK(cb.stats().ignored_calls == 1);
+  CHECK(cb.probes_in_flight() == 0);
+  CHECK(cb.state() == State::half_open);
+}
+
+TEST_CASE("a call whose frame is destroyed releases its permit as ignored",
+          "[coroutine][cancellation]") {
+  ManualClock clock;
+  Breaker cb("svc", config(), clock);
+  trip(cb);
+  clock.advance(5s);
+  {
+    asio::io_context ctx;
+    asio::co_spawn(ctx, cb.call(hang), asio::detached);
+    ctx.poll();
+    CHECK(cb.probes_in_flight() == 1);
+  }  // the context and every suspended frame in it are destroyed
+  CHECK(cb.probes_in_flight() == 0);
+  CHECK(cb.stats().ignored_calls == 1);
+  CHECK(cb.try_acquire());
+}

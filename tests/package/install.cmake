@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# Installs a finished breaker build into a fresh prefix for the package tests.
+#   cmake -DBUILD_DIR=<build dir> -DPREFIX=<prefix> [-DCONFIG=<config>] -P install.cmake
+
+foreach(var BUILD_DIR PREFIX)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "install.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+
+# Start from an empty prefix so files removed from the project do not linger in it.
+file(REMOVE_RECURSE "${PREFIX}")
+
+set(config_args)
+if(CONFIG)
+  set(config_args --config "${CONFIG}")
+endif()
+execute_process(
+  COMMAND "${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${PREFIX}" ${config_args}
+  RESULT_VARIABLE result)
+if(NOT result EQUAL 0)
+  message(FATAL_ERROR "installing ${BUILD_DIR} into ${PREFIX} failed (${result})")
+endif()
+
+if(NOT EXISTS "${PREFIX}/include/breaker/breaker.hpp")
+  message(FATAL_ERROR "install is missing include/breaker/breaker.hpp")
+endif()
+file(GLOB_RECURSE config_files "${PREFIX}/*/breaker-config.cmake")
+if(NOT config_files)
+  message(FATAL_ERROR "install is missing breaker-config.cmake")
+endif()

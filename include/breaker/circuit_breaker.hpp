@@ -564,7 +564,9 @@ class CircuitBreaker {
       }
       counters_.add(detail::CallCounters::admitted);
       const bool timed = config->record_call_durations;
-      return Permit{this, d.next.epoch(), d.admitted_in, timed, timed ? now() : time_point{}};
+      time_point start{};
+      if (timed) start = checked_at ? *checked_at : now();  // reuse the expiry check's reading
+      return Permit{this, d.next.epoch(), d.admitted_in, timed, start};
     }
   }
 

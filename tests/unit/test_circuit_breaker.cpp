@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -392,4 +393,47 @@ TEST_CASE("update_config keeps state and applies the new thresholds", "[breaker]
   bad.failure_threshold = 0;
   CHECK_THROWS_AS(cb.update_config(bad), CircuitBreakerError);
   CHECK(cb.config() == looser);
+}
+
+namespace {
+// A clock that counts how often it is read; time moves only when told.
+struct CountingClock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<CountingClock, duration>;
+  static constexpr bool is_steady = true;
+  static inline std::atomic<int> reads{0};
+  static inline std::atomic<rep> ticks{0};
+  static time_point now() noexcept {
+    reads.fetch_add(1);
+    return time_point{duration{ticks.load()}};
+  }
+};
+}  // namespace
+
+TEST_CASE("clock reads: none on the closed success path, at most one per rejection",
+          "[breaker][clock]") {
+  auto config = small_config();
+  config.record_call_durations = false;
+  breaker::CircuitBreaker<CountingClock> cb("svc", config);
+  CountingClock::reads = 0;
+  for (int i = 0; i < 10; ++i) CHECK(cb.execute([] { return 1; }) == 1);
+  if (auto p = cb.try_acquire()) p.record_success();
+  CHECK(CountingClock::reads == 0);
+
+  for (int i = 0; i < 3; ++i) CHECK_THROWS(cb.execute([]() -> int { throw 1; }));
+  REQUIRE(cb.state() == State::open);
+  CountingClock::reads = 0;
+  CHECK_FALSE(cb.try_acquire());
+  CHECK(CountingClock::reads <= 1);
+  CountingClock::reads = 0;
+  CHECK(cb.execute_with_fallback([] { return 1; }, [] { return 2; }) == 2);
+  CHECK(CountingClock::reads <= 1);
+
+  cb.force_open();
+  CountingClock::reads = 0;
+  CHECK_FALSE(cb.try_acquire());
+  CHECK(cb.state() == State::open);
+  CHECK(CountingClock::reads == 0);  // forced open: no deadline to check
 }

@@ -449,6 +449,10 @@ class CircuitBreaker {
   // times saturate). A reader trusts the deadline only when its tag matches
   // the word's epoch; until the opener has published it, the breaker simply
   // stays open. Being one atomic, tag and value are always consistent.
+  // Known limit: between an opener's word CAS and its deadline CAS, a reader
+  // could trust the deadline of an open period exactly 65,536 epochs older
+  // (same 16-bit tag) and see the breaker half-open early; the opener closes
+  // that window within a few instructions.
   static constexpr std::uint64_t deadline_value_mask = (std::uint64_t{1} << 48) - 1;
 
   std::uint64_t micros_since_base(time_point t, bool round_up) const noexcept {
@@ -468,31 +472,33 @@ class CircuitBreaker {
 
   bool open_expired(Word w, time_point now) const noexcept {
     if (w.forced()) return false;
-    // relaxed: tag and deadline are read together from one atomic; nothing
-    // else is published with it.
-    const std::uint64_t d = deadline_.load(std::memory_order_relaxed);
+    // Tag and deadline are read together from one atomic.
+    const std::uint64_t d = deadline_.load(std::memory_order_acquire);
     if ((d >> 48) != w.epoch()) return false;
     return micros_since_base(now, false) >= (d & deadline_value_mask);
   }
 
   void publish_deadline(std::uint32_t epoch, time_point opened_at) noexcept {
-    const auto timeout = config().timeout_duration;
-    const std::uint64_t value =
-        std::min(micros_since_base(opened_at, false) +
-                     static_cast<std::uint64_t>(
-                         std::chrono::duration_cast<std::chrono::microseconds>(timeout).count()),
-                 deadline_value_mask);
-    const std::uint64_t desired = (std::uint64_t{epoch} << 48) | value;
-    std::uint64_t current = deadline_.load(std::memory_order_relaxed);
-    // CAS loop, relaxed: the value is self-validating through its tag. Only
-    // replace a deadline of an older epoch, so an opener that was delayed
-    // never overwrites the deadline of a newer open period.
+    // Rounded up to a whole microsecond: never half-open before timeout_duration.
+    const time_point end =
+        opened_at + std::chrono::duration_cast<duration>(config().timeout_duration);
+    const std::uint64_t desired =
+        (std::uint64_t{epoch} << 48) | micros_since_base(end, /*round_up=*/true);
+    // CAS loop. We write only while our open period is the current one: the
+    // loop re-reads the word after reading the deadline and gives up once the
+    // breaker has moved on (a newer opener publishes its own deadline, and
+    // retries until it does). A delayed opener therefore cannot overwrite a
+    // newer deadline: if the newer one is already stored, our CAS either fails
+    // (value changed) or we read it with acquire, which makes the newer
+    // opener's word CAS visible to our word load, and we give up.
+    // acquire loads / acq_rel CAS: pair with the release of the newer opener.
+    std::uint64_t current = deadline_.load(std::memory_order_acquire);
     for (;;) {
-      const auto tag = static_cast<std::uint32_t>(current >> 48);
-      const auto age = (epoch - tag) & Word::epoch_mask;  // how much newer we are
-      if (age == 0 || age >= 0x8000) return;               // same or newer tag already there
-      if (deadline_.compare_exchange_weak(current, desired, std::memory_order_relaxed,
-                                          std::memory_order_relaxed)) {
+      const Word w{word_.load(std::memory_order_acquire)};
+      if (w.state() != State::open || w.forced() || w.epoch() != epoch) return;
+      if (current == desired) return;
+      if (deadline_.compare_exchange_weak(current, desired, std::memory_order_acq_rel,
+                                          std::memory_order_acquire)) {
         return;
       }
     }

@@ -95,13 +95,14 @@ std::optional<Options> parse_options(int argc, char** argv) {
 
 // Three dependencies; the payment API goes down and its breaker opens.
 void simulate_traffic() {
-  const auto payments = breaker::get_circuit_breaker(
-      "payments-api", breaker::CircuitBreakerConfig::builder()
-                          .failure_threshold(3)
-                          .minimum_request_threshold(0)
-                          .timeout_duration(60s)
-                          .build());
-  const auto orders = breaker::get_circuit_breaker("orders-db", breaker::CircuitBreakerConfig::for_database());
+  const auto payments =
+      breaker::get_circuit_breaker("payments-api", breaker::CircuitBreakerConfig::builder()
+                                                       .failure_threshold(3)
+                                                       .minimum_request_threshold(0)
+                                                       .timeout_duration(60s)
+                                                       .build());
+  const auto orders =
+      breaker::get_circuit_breaker("orders-db", breaker::CircuitBreakerConfig::for_database());
   // Any UTF-8 name works; metrics and JSON escape it.
   const auto llm = breaker::get_circuit_breaker("llm \"summarizer\"",
                                                 breaker::CircuitBreakerConfig::for_llm_service());
@@ -184,7 +185,8 @@ int main(int argc, char** argv) {
     simulate_traffic();
 
     auto metrics = std::make_shared<prometheus::Registry>();
-    breaker::init_circuit_breaker_metrics(*metrics, {.prefix = options->prefix, .breakers = nullptr});
+    breaker::init_circuit_breaker_metrics(*metrics,
+                                          {.prefix = options->prefix, .breakers = nullptr});
 
     CivetCallbacks callbacks;  // must outlive the server
     callbacks.begin_request = begin_request;

@@ -11,3 +11,5 @@
 #include "breaker/state.hpp"
 #include "breaker/stats.hpp"
 #include "breaker/testing/manual_clock.hpp"
+#include "breaker/health.hpp"
+#include "breaker/registry.hpp"

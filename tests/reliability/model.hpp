@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+/// \file
+/// A reference model of the circuit-breaker rules, written for tests: one
+/// thread, no atomics, no bit fields, every rule spelled out once. It is
+/// written from the rules of issue 2 and the semantics documented in
+/// `detail/state_word.hpp` and `circuit_breaker.hpp`, not from the code, so
+/// that the differential test (`test_differential.cpp`) and the fuzzer
+/// (`tests/fuzz/fuzz_breaker.cpp`) can compare the real breaker against it.
+///
+/// The rules, as modelled here:
+///  - Closed: a failure adds one to the run of consecutive failures, a success
+///    ends the run. The breaker opens when the run reaches `failure_threshold`
+///    and at least `minimum_request_threshold` outcomes (successes and
+///    failures, not ignored ones) were recorded since it last closed; that
+///    volume count saturates at the threshold. Creation and `reset()` count as
+///    closing.
+///  - Open: every call is rejected. After `timeout_duration` (measured from the
+///    moment it opened, with the config of that moment) it reads as half-open
+///    in `state()`/`stats()`; the first caller after that turns it half-open
+///    and is its first probe. `force_open()` opens it for good: it never
+///    expires, only `reset()` closes it.
+///  - Half-open: a call is admitted while fewer than `half_open_max_requests`
+///    half-open permits are outstanding, counting the permits of earlier
+///    half-open episodes too (every half-open permit returns its slot when it
+///    finishes, whatever happened since). `success_threshold` consecutive
+///    successful probes close it; a failed probe reopens it.
+///  - Each transition, `reset()` (always) and `force_open()` (unless already
+///    forced open) start a new epoch. An outcome of a permit from an older
+///    epoch is stale: it counts in the totals only.
+///  - Listeners hear of a transition when the state changes (reset() of a
+///    closed breaker, force_open() of an open one are silent).
+///  - Stats: `consecutive_failures` is the closed run, or in open the run that
+///    opened it (1 after a failed probe, 0 when forced); `consecutive_successes`
+///    is the half-open run, 0 elsewhere (also while an expired open breaker
+///    reads as half-open before a caller arrives).
+
+#include <breaker/config.hpp>
+#include <breaker/state.hpp>
+#include <breaker/stats.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace breaker::reliability {
+
+/// What happened to an admitted call.
+enum class ModelOutcome : std::uint8_t { success, failure, ignored };
+
+/// One admission as the model sees it.
+struct ModelPermit {
+  bool admitted = false;
+  State admitted_in = State::closed;
+  std::uint64_t epoch = 0;    ///< Full epoch (the real breaker keeps its low 16 bits).
+  bool timed = false;         ///< `record_call_durations` was on at admission.
+  std::int64_t start_ns = 0;  ///< Clock time of the admission.
+};
+
+/// One listener notification as the model predicts it.
+struct ModelEvent {
+  State from;
+  State to;
+  std::uint64_t epoch;  ///< The epoch after the transition.
+  friend bool operator==(const ModelEvent&, const ModelEvent&) = default;
+};
+
+/// The reference model. Time is passed in by the caller (nanoseconds on the
+/// same scale as the real breaker's clock).
+class Model {
+ public:
+  explicit Model(const CircuitBreakerConfig& config, std::int64_t now_ns)
+      : config_(config), now_ns_(now_ns) {}
+
+  // --- inputs ---------------------------------------------------------------
+
+  void set_now(std::int64_t now_ns) { now_ns_ = now_ns; }
+  std::int64_t now() const { return now_ns_; }
+
+  ModelPermit acquire() {
+    ModelPermit permit;
+    if (state_ == State::open) {
+      if (forced_ || !open_period_over()) {
+        reject();
+        return permit;
+      }
+      // The first caller after the open period makes the breaker half-open
+      // and, when a probe slot is free, is its first probe.
+      enter(State::half_open);
+    }
+    if (state_ == State::half_open &&
+        outstanding_half_open_permits_ >= config_.half_open_max_requests) {
+      reject();
+      return permit;
+    }
+    ++total_;
+    permit.admitted = true;
+    permit.admitted_in = state_;
+    permit.epoch = epoch_;
+    permit.timed = config_.record_call_durations;
+    permit.start_ns = now_ns_;
+    if (state_ == State::half_open) ++outstanding_half_open_permits_;
+    return permit;
+  }
+
+  /// Records the outcome of an admitted permit (each permit exactly once).
+  void record(const ModelPermit& permit, ModelOutcome outcome) {
+    if (!permit.admitted) return;
+    switch (outcome) {
+      case ModelOutcome::success:
+        ++successful_;
+        break;
+      case ModelOutcome::failure:
+        ++failed_;
+        break;
+      case ModelOutcome::ignored:
+        ++ignored_;
+        break;
+    }
+    if (permit.timed) record_duration(now_ns_ - permit.start_ns);
+    if (permit.admitted_in == State::half_open) --outstanding_half_open_permits_;
+
+    const bool stale = permit.epoch != epoch_;
+    if (stale || outcome == ModelOutcome::ignored) return;
+
+    if (state_ == State::closed) {
+      if (volume_ < config_.minimum_request_threshold) ++volume_;
+      if (outcome == ModelOutcome::success) {
+        failures_in_a_row_ = 0;
+        return;
+      }
+      if (failures_in_a_row_ < CircuitBreakerConfig::max_count) ++failures_in_a_row_;
+      if (failures_in_a_row_ >= config_.failure_threshold &&
+          volume_ >= config_.minimum_request_threshold) {
+        const std::uint32_t run = failures_in_a_row_;
+        open(run);
+      }
+      return;
+    }
+
+    // A probe of the current half-open episode.
+    if (outcome == ModelOutcome::failure) {
+      open(1);
+      return;
+    }
+    ++successes_in_a_row_;
+    if (successes_in_a_row_ >= config_.success_threshold) enter(State::closed);
+  }
+
+  /// `reset()`: a new closed epoch; in-flight calls become stale.
+  void reset() {
+    const State from = state_;
+    enter_silently(State::closed);
+    if (from != State::closed) note_transition(from, State::closed);
+  }
+
+  /// `force_open()`: open until `reset()`.
+  void force_open() {
+    if (state_ == State::open && forced_) return;
+    const State from = state_;
+    enter_silently(State::open);
+    forced_ = true;
+    if (from != State::open) note_transition(from, State::open);
+  }
+
+  void update_config(const CircuitBreakerConfig& config) { config_ = config; }
+
+  // --- observations ---------------------------------------------------------
+
+  State state() const {
+    if (state_ == State::open && !forced_ && open_period_over()) return State::half_open;
+    return state_;
+  }
+
+  Stats stats() const {
+    Stats s{};
+    s.state = state();
+    if (s.state == State::closed) s.consecutive_failures = failures_in_a_row_;
+    if (s.state == State::open) s.consecutive_failures = opening_run_;
+    if (state_ == State::half_open) s.consecutive_successes = successes_in_a_row_;
+    s.total_calls = total_;
+    s.successful_calls = successful_;
+    s.failed_calls = failed_;
+    s.rejected_calls = rejected_;
+    s.ignored_calls = ignored_;
+    return s;
+  }
+
+  std::uint32_t probes_in_flight() const { return outstanding_half_open_permits_; }
+  std::uint64_t epoch() const { return epoch_; }
+  State internal_state() const { return state_; }
+  bool forced() const { return forced_; }
+  /// When the current open period ends (meaningful while open and not forced).
+  std::int64_t open_until() const { return open_until_ns_; }
+  const CircuitBreakerConfig& config() const { return config_; }
+
+  std::uint64_t transitions(State from, State to) const {
+    return transitions_[index(from) * 3 + index(to)];
+  }
+  const std::vector<ModelEvent>& events() const { return events_; }
+
+  /// The duration histogram: calls per bucket (bounds as in `CallDurations`,
+  /// "value <= bound"), count and sum in nanoseconds.
+  const std::array<std::uint64_t, 15>& duration_buckets() const { return duration_buckets_; }
+  std::uint64_t duration_count() const { return duration_count_; }
+  std::uint64_t duration_sum_ns() const { return duration_sum_ns_; }
+
+ private:
+  static std::size_t index(State s) { return static_cast<std::size_t>(s); }
+
+  bool open_period_over() const { return now_ns_ >= open_until_ns_; }
+
+  void reject() {
+    ++total_;
+    ++rejected_;
+  }
+
+  // A new epoch in state `to` with every run and the volume cleared.
+  void enter_silently(State to) {
+    state_ = to;
+    forced_ = false;
+    failures_in_a_row_ = 0;
+    successes_in_a_row_ = 0;
+    opening_run_ = 0;
+    volume_ = 0;
+    ++epoch_;
+  }
+
+  void enter(State to) {
+    const State from = state_;
+    enter_silently(to);
+    note_transition(from, to);
+  }
+
+  void open(std::uint32_t run) {
+    enter(State::open);
+    opening_run_ = run;
+    open_until_ns_ =
+        now_ns_ +
+        std::chrono::duration_cast<std::chrono::nanoseconds>(config_.timeout_duration).count();
+  }
+
+  void note_transition(State from, State to) {
+    ++transitions_[index(from) * 3 + index(to)];
+    events_.push_back(ModelEvent{from, to, epoch_});
+  }
+
+  void record_duration(std::int64_t ns) {
+    static constexpr std::array<std::int64_t, 14> bounds_ms{
+        1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000};
+    std::size_t bucket = bounds_ms.size();  // +Inf
+    for (std::size_t i = 0; i < bounds_ms.size(); ++i) {
+      if (ns <= bounds_ms[i] * 1'000'000) {
+        bucket = i;
+        break;
+      }
+    }
+    ++duration_buckets_[bucket];
+    ++duration_count_;
+    duration_sum_ns_ += static_cast<std::uint64_t>(ns);
+  }
+
+  CircuitBreakerConfig config_;
+  std::int64_t now_ns_;
+
+  State state_ = State::closed;
+  bool forced_ = false;
+  std::uint64_t epoch_ = 0;
+  std::uint32_t failures_in_a_row_ = 0;   // closed
+  std::uint32_t successes_in_a_row_ = 0;  // half-open
+  std::uint32_t opening_run_ = 0;         // open
+  std::uint32_t volume_ = 0;              // closed: outcomes since closing, saturating
+  std::int64_t open_until_ns_ = 0;
+  std::uint32_t outstanding_half_open_permits_ = 0;
+
+  std::uint64_t total_ = 0, successful_ = 0, failed_ = 0, rejected_ = 0, ignored_ = 0;
+  std::array<std::uint64_t, 9> transitions_{};
+  std::vector<ModelEvent> events_;
+
+  std::array<std::uint64_t, 15> duration_buckets_{};
+  std::uint64_t duration_count_ = 0;
+  std::uint64_t duration_sum_ns_ = 0;
+};
+
+}  // namespace breaker::reliability

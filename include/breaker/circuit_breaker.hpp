@@ -317,9 +317,34 @@ class CircuitBreaker {
   /// \throws CircuitBreakerError(errc::open) when rejected; whatever `f` throws.
   template <class F>
   std::invoke_result_t<F&> execute(F&& f) {
-    Permit permit = try_acquire();
-    if (!permit) throw_open();
-    return run_sync(f, permit);
+    using R = std::invoke_result_t<F&>;
+    const CircuitBreakerConfig* config = config_.load(std::memory_order_acquire);
+    const std::uint64_t bits = word_.load(std::memory_order_acquire);
+    if (Word{bits}.state() != State::closed || config->record_call_durations) [[unlikely]] {
+      Permit permit = try_acquire();
+      if (!permit) throw_open();
+      return run_sync(f, permit);
+    }
+    // Closed fast path: no Permit object, one thread-slot lookup for both
+    // counts, and after the call one load compared with the word seen at
+    // admission (a steady closed word that did not change needs no write).
+    const unsigned slot = detail::thread_slot();
+    counters_.add_at(slot, detail::CallCounters::admitted);
+    const bool steady = closed_steady(Word{bits}, *config);
+    // record_closed_success is noexcept: it never lands in the handler below.
+    try {
+      if constexpr (std::is_void_v<R>) {
+        f();
+        record_closed_success(slot, bits, steady);
+      } else {
+        R result = f();
+        record_closed_success(slot, bits, steady);
+        return result;
+      }
+    } catch (...) {
+      record_closed_exception(Word{bits}.epoch(), std::current_exception());
+      throw;
+    }
   }
 
   /// Like `execute`, but on rejection or failure returns `fallback()` instead
@@ -358,9 +383,39 @@ class CircuitBreaker {
     requires detail::is_awaitable_v<std::invoke_result_t<Op&>>
   std::invoke_result_t<Op&> call(Op op) {
     using R = typename detail::awaitable_traits<std::invoke_result_t<Op&>>::value_type;
+    const CircuitBreakerConfig* config = config_.load(std::memory_order_acquire);
+    const std::uint64_t bits = word_.load(std::memory_order_acquire);
+    if (Word{bits}.state() == State::closed && !config->record_call_durations &&
+        config->call_timeout.count() == 0) [[likely]] {
+      // Closed fast path, as in execute(), with two differences: the
+      // coroutine may resume on another thread, so counts after the await
+      // look up the thread's slot again; and a frame destroyed while
+      // suspended must still record its call (as ignored), which the guard
+      // does.
+      counters_.add(detail::CallCounters::admitted);
+      const bool steady = closed_steady(Word{bits}, *config);
+      ClosedCallGuard guard{this};
+      try {
+        if constexpr (std::is_void_v<R>) {
+          co_await op();
+          guard.breaker = nullptr;
+          record_closed_success(detail::thread_slot(), bits, steady);
+          co_return;
+        } else {
+          R result = co_await op();
+          guard.breaker = nullptr;
+          record_closed_success(detail::thread_slot(), bits, steady);
+          co_return result;
+        }
+      } catch (...) {
+        guard.breaker = nullptr;
+        record_closed_exception(Word{bits}.epoch(), std::current_exception());
+        throw;
+      }
+    }
     Permit permit = try_acquire();
     if (!permit) throw_open();
-    if (const auto timeout = config().call_timeout; timeout.count() > 0) {
+    if (const auto timeout = this->config().call_timeout; timeout.count() > 0) {
       co_return co_await call_with_deadline(op, permit, timeout);
     }
     try {
@@ -435,6 +490,47 @@ class CircuitBreaker {
 
  private:
   using Word = detail::StateWord;
+
+  // Records a closed-state call whose coroutine frame was destroyed before it
+  // finished (cancellation by destruction): ignored, which changes no word.
+  struct ClosedCallGuard {
+    CircuitBreaker* breaker;
+    ~ClosedCallGuard() {
+      if (breaker != nullptr) breaker->counters_.add(detail::CallCounters::ignored);
+    }
+  };
+
+  // A closed word that a success leaves unchanged: no consecutive failures and
+  // the volume gate reached.
+  static bool closed_steady(Word w, const CircuitBreakerConfig& config) noexcept {
+    return w.consecutive() == 0 && w.volume() >= config.minimum_request_threshold;
+  }
+
+  void record_closed_success(unsigned slot, std::uint64_t admitted_bits, bool steady) noexcept {
+    counters_.add_at(slot, detail::CallCounters::successful);
+    if (steady && word_.load(std::memory_order_acquire) == admitted_bits) [[likely]] return;
+    record_closed_outcome(Word{admitted_bits}.epoch(), detail::Outcome::success);
+  }
+
+  // The word update of a closed-state outcome whose count was already added.
+  [[gnu::noinline]] void record_closed_outcome(std::uint32_t epoch,
+                                               detail::Outcome outcome) noexcept {
+    const detail::Limits limits = detail::Limits::from(config());
+    std::uint64_t current = word_.load(std::memory_order_acquire);
+    detail::RecordDecision d;
+    do {
+      d = detail::decide_record(Word{current}, epoch, State::closed, outcome, limits);
+      if (d.next.bits() == current) return;
+    } while (!word_.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
+                                          std::memory_order_acquire));
+    if (d.transition) after_transition(Word{current}, d.next);
+  }
+
+  [[gnu::noinline]] void record_closed_exception(std::uint32_t epoch,
+                                                 const std::exception_ptr& error) noexcept {
+    Permit permit{this, epoch, State::closed, false, time_point{}};
+    record_exception(permit, error);
+  }
 
   time_point now() const noexcept { return clock_.now(); }
 

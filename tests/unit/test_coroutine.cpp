@@ -8,10 +8,13 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -253,4 +256,53 @@ TEST_CASE("a call whose frame is destroyed releases its permit as ignored",
   CHECK(cb.probes_in_flight() == 0);
   CHECK(cb.stats().ignored_calls == 1);
   CHECK(cb.try_acquire());
+}
+
+TEST_CASE("a closed-state call (fast path) whose frame is destroyed counts as ignored",
+          "[coroutine][cancellation][closed]") {
+  auto c = config();
+  c.record_call_durations = false;  // the closed fast path of call()
+  Breaker cb("svc", c, ManualClock{});
+  {
+    asio::io_context ctx;
+    asio::co_spawn(ctx, cb.call(hang), asio::detached);
+    ctx.poll();
+    CHECK(cb.stats().total_calls == 1);
+  }
+  const auto s = cb.stats();
+  CHECK(s.ignored_calls == 1);
+  CHECK(s.total_calls == s.successful_calls + s.failed_calls + s.ignored_calls + s.rejected_calls);
+  CHECK(cb.state() == State::closed);
+}
+
+TEST_CASE("closed-state calls resumed on other threads are all counted",
+          "[coroutine][concurrency][closed]") {
+  auto c = config();
+  c.record_call_durations = false;
+  c.failure_threshold = 1000;
+  Breaker cb("svc", c, ManualClock{});
+  asio::thread_pool pool(4);
+  constexpr int calls = 2000;
+  std::atomic<int> finished{0};
+  for (int i = 0; i < calls; ++i) {
+    asio::co_spawn(pool, [&, i]() -> asio::awaitable<void> {
+      auto op = [&, i]() -> asio::awaitable<int> {
+        // Resume on whichever pool thread runs the posted continuation.
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        if (i % 10 == 0) throw Boom{i};
+        co_return i;
+      };
+      try {
+        (void)co_await cb.call(op);
+      } catch (const Boom&) {
+      }
+      finished.fetch_add(1);
+    }, asio::detached);
+  }
+  pool.join();
+  CHECK(finished.load() == calls);
+  const auto s = cb.stats();
+  CHECK(s.successful_calls == calls - calls / 10);
+  CHECK(s.failed_calls == calls / 10);
+  CHECK(s.total_calls == calls);
 }

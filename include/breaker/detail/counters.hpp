@@ -43,8 +43,9 @@ class CallCounters {
  public:
   enum Kind : unsigned { admitted, successful, failed, ignored, rejected, kinds };
 
-  void add(Kind kind) noexcept {
-    const unsigned slot = thread_slot();
+  void add(Kind kind) noexcept { add_at(thread_slot(), kind); }
+  /// Same as `add`, for a slot the caller already looked up.
+  void add_at(unsigned slot, Kind kind) noexcept {
     std::atomic<std::uint64_t>& value = slots_[slot].values[kind];
     if (slot != shared_slot) [[likely]] {
       // Single writer (this thread owns the slot; ownership passed to it with

@@ -320,7 +320,8 @@ class CircuitBreaker {
     using R = std::invoke_result_t<F&>;
     const CircuitBreakerConfig* config = config_.load(std::memory_order_acquire);
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
-    if (Word{bits}.state() != State::closed || config->record_call_durations) [[unlikely]] {
+    // No branch hint: with the default config (durations on) this is the common path.
+    if (Word{bits}.state() != State::closed || config->record_call_durations) {
       Permit permit = try_acquire();
       if (!permit) throw_open();
       return run_sync(f, permit);
@@ -386,7 +387,7 @@ class CircuitBreaker {
     const CircuitBreakerConfig* config = config_.load(std::memory_order_acquire);
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
     if (Word{bits}.state() == State::closed && !config->record_call_durations &&
-        config->call_timeout.count() == 0) [[likely]] {
+        config->call_timeout.count() == 0) {
       // Closed fast path, as in execute(), with two differences: the
       // coroutine may resume on another thread, so counts after the await
       // look up the thread's slot again; and a frame destroyed while

@@ -501,8 +501,9 @@ class CircuitBreaker {
     }
   };
 
-  // A closed word that a success leaves unchanged: no consecutive failures and
-  // the volume gate reached.
+  // A closed word that a success leaves unchanged: detail::success_changes
+  // specialised for a closed word and a call admitted at its own epoch
+  // (spelled out: the general form costs a few instructions per call).
   static bool closed_steady(Word w, const CircuitBreakerConfig& config) noexcept {
     return w.consecutive() == 0 && w.volume() >= config.minimum_request_threshold;
   }
@@ -516,11 +517,19 @@ class CircuitBreaker {
   // The word update of a closed-state outcome whose count was already added.
   [[gnu::noinline]] void record_closed_outcome(std::uint32_t epoch,
                                                detail::Outcome outcome) noexcept {
-    const detail::Limits limits = detail::Limits::from(config());
-    std::uint64_t current = word_.load(std::memory_order_acquire);
+    apply_outcome(word_.load(std::memory_order_acquire), epoch, State::closed, outcome,
+                  detail::Limits::from(config()));
+  }
+
+  // Publishes what an outcome does to the word (decide_record), starting from
+  // `current`, and reports a transition it made.
+  void apply_outcome(std::uint64_t current, std::uint32_t epoch, State admitted_in,
+                     detail::Outcome outcome, const detail::Limits& limits) noexcept {
     detail::RecordDecision d;
+    // CAS loop: acq_rel on success publishes the new counts or transition;
+    // acquire on failure to decide again on the fresh word.
     do {
-      d = detail::decide_record(Word{current}, epoch, State::closed, outcome, limits);
+      d = detail::decide_record(Word{current}, epoch, admitted_in, outcome, limits);
       if (d.next.bits() == current) return;
     } while (!word_.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
                                           std::memory_order_acquire));
@@ -701,15 +710,7 @@ class CircuitBreaker {
         return;
       }
     }
-    detail::RecordDecision d;
-    // CAS loop: acq_rel on success publishes the new counts or transition;
-    // acquire on failure to decide again on the fresh word.
-    do {
-      d = detail::decide_record(Word{current}, permit.epoch_, permit.admitted_in_, outcome, limits);
-      if (d.next.bits() == current) return;
-    } while (!word_.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
-                                          std::memory_order_acquire));
-    if (d.transition) after_transition(Word{current}, d.next);
+    apply_outcome(current, permit.epoch_, permit.admitted_in_, outcome, limits);
   }
 
   [[noreturn]] void throw_open() const {

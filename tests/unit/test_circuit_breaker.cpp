@@ -437,3 +437,41 @@ TEST_CASE("clock reads: none on the closed success path, at most one per rejecti
   CHECK(cb.state() == State::open);
   CHECK(CountingClock::reads == 0);  // forced open: no deadline to check
 }
+
+TEST_CASE("the closed fast path of execute (durations off) keeps every rule",
+          "[breaker][closed][fast-path]") {
+  auto config = small_config();
+  config.record_call_durations = false;
+  ManualClock clock;
+  Breaker cb("fast", config, clock);
+
+  fail(cb);
+  fail(cb);
+  CHECK(cb.stats().consecutive_failures == 2);
+  CHECK(succeed(cb) == 1);  // a success after failures is not "steady": it must reset
+  CHECK(cb.stats().consecutive_failures == 0);
+
+  SECTION("a failure that arrives after reset() is stale") {
+    CHECK_THROWS_AS(cb.execute([&]() -> int {
+      cb.reset();
+      throw Boom{};
+    }),
+                    Boom);
+    CHECK(cb.stats().consecutive_failures == 0);
+    CHECK(cb.stats().failed_calls == 3);
+  }
+  SECTION("a success that arrives after the breaker opened does not close it") {
+    CHECK(cb.execute([&] {
+      for (int i = 0; i < 3; ++i) cb.try_acquire().record_failure();
+      return 7;
+    }) == 7);
+    CHECK(cb.state() == State::open);
+    CHECK(cb.stats().successful_calls == 2);
+  }
+  SECTION("it opens at the threshold and then rejects") {
+    trip(cb);
+    CHECK_THROWS_AS(cb.execute([] { return 0; }), CircuitBreakerError);
+  }
+  const auto s = cb.stats();
+  CHECK(s.total_calls == s.successful_calls + s.failed_calls + s.ignored_calls + s.rejected_calls);
+}

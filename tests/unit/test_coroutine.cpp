@@ -306,3 +306,39 @@ TEST_CASE("closed-state calls resumed on other threads are all counted",
   CHECK(s.failed_calls == calls / 10);
   CHECK(s.total_calls == calls);
 }
+
+TEST_CASE("the closed fast path of call (durations off) keeps every rule",
+          "[coroutine][closed][fast-path]") {
+  auto c = config();
+  c.record_call_durations = false;
+  ManualClock clock;
+  Breaker cb("fast", c, clock);
+  SECTION("failures count and open the breaker") {
+    trip(cb);
+    CHECK(cb.stats().consecutive_failures == 2);
+  }
+  SECTION("a success that arrives after the breaker opened does not close it") {
+    auto opens_then_succeeds = [&]() -> asio::awaitable<int> {
+      for (int i = 0; i < 2; ++i) cb.try_acquire().record_failure();
+      co_return 5;
+    };
+    CHECK(run([&]() -> asio::awaitable<int> { co_return co_await cb.call(opens_then_succeeds); }) ==
+          5);
+    CHECK(cb.state() == State::open);
+    CHECK(cb.stats().successful_calls == 1);
+  }
+  SECTION("a failure that arrives after reset() is stale") {
+    run([&]() -> asio::awaitable<void> {
+      co_await cb.call([]() -> asio::awaitable<void> { co_return; });
+    });
+    auto resets_then_fails = [&]() -> asio::awaitable<int> {
+      cb.reset();
+      throw Boom{1};
+      co_return 0;
+    };
+    CHECK_THROWS_AS(
+        run([&]() -> asio::awaitable<int> { co_return co_await cb.call(resets_then_fails); }), Boom);
+    CHECK(cb.stats().consecutive_failures == 0);
+    CHECK(cb.stats().failed_calls == 1);
+  }
+}

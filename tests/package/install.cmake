@@ -26,6 +26,14 @@ endif()
 if(NOT EXISTS "${PREFIX}/include/breaker/breaker.hpp")
   message(FATAL_ERROR "install is missing include/breaker/breaker.hpp")
 endif()
+# The docs and the operations artifacts (issue 14: installed with the package).
+foreach(file share/doc/breaker/README.md share/doc/breaker/01-semantics.md
+             share/doc/breaker/operations/breaker.rules.yml
+             share/doc/breaker/operations/breaker-dashboard.json)
+  if(NOT EXISTS "${PREFIX}/${file}")
+    message(FATAL_ERROR "install is missing ${file}")
+  endif()
+endforeach()
 file(GLOB_RECURSE config_files "${PREFIX}/*/breaker-config.cmake")
 if(NOT config_files)
   message(FATAL_ERROR "install is missing breaker-config.cmake")

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <chrono>
 #include <map>
 #include <regex>
@@ -174,4 +175,47 @@ TEST_CASE("a rules file Prometheus cannot load stops the server from starting",
   CHECK_THROWS_WITH(PrometheusServer({.targets = {"127.0.0.1:9"},
                                       .rule_files = {directory.file("bad.rules.yml")}}),
                     Catch::Contains("prometheus exited"));
+}
+
+TEST_CASE("CircuitBreakerOpen fires in a real Prometheus while a breaker is held open",
+          "[ops][prometheus]") {
+  // The rules file with its `for:` durations (minutes) shortened to 2 s; nothing else changed.
+  breaker::test::TempDir directory("breaker-rules-fast");
+  const std::string original = breaker::test::read_file(BREAKER_RULES_PATH);
+  const std::string fast =
+      std::regex_replace(original, std::regex(R"((\n\s+for: )\d+m\n)"), "$012s\n");
+  REQUIRE(fast != original);
+  std::ofstream(directory.file("breaker.rules.yml")) << fast;
+
+  // payments-api stays open: the example forces nothing, its open period is 60 s.
+  const unsigned short service_port = breaker::test::free_port();
+  breaker::test::ChildProcess service(
+      {BREAKER_METRICS_SERVICE_PATH, "--port", std::to_string(service_port)});
+  breaker::test::wait_for_tcp(service_port, 20s, &service);
+  PrometheusServer prometheus({.targets = {"127.0.0.1:" + std::to_string(service_port)},
+                               .rule_files = {directory.file("breaker.rules.yml")},
+                               .job = "breaker-example"});
+
+  const nlohmann::json firing = prometheus.wait_until(
+      [&] {
+        nlohmann::json found = nlohmann::json::array();
+        for (const auto& alert : prometheus.alerts()) {
+          if (alert["state"] == "firing") found.push_back(alert);
+        }
+        return found;
+      },
+      30s, "a firing alert");
+  REQUIRE(firing.size() == 1);
+  CHECK(firing[0]["labels"]["alertname"] == "CircuitBreakerOpen");
+  CHECK(firing[0]["labels"]["name"] == "payments-api");
+  CHECK(firing[0]["labels"]["job"] == "breaker-example");
+  CHECK(firing[0]["annotations"]["summary"] ==
+        "Circuit breaker payments-api has not been closed for 5 minutes");
+  CHECK_THAT(firing[0]["annotations"]["description"].get<std::string>(),
+             Catch::EndsWith("Current state: open."));
+  // The alert as Prometheus evaluates it: ALERTS{alertstate="firing"}.
+  CHECK(value_of(prometheus.query(
+            R"(ALERTS{alertname="CircuitBreakerOpen", alertstate="firing", name="payments-api"})")) == 1);
+
+  CHECK(service.stop(SIGTERM) == 0);
 }

@@ -173,7 +173,7 @@ TEST_CASE("a closed guarded service passes 2xx, 4xx and 5xx through unchanged",
   CHECK(s.breaker_->state() == State::closed);
 }
 
-TEST_CASE("a failing downstream opens the service: 503, JSON body, Retry-After; recovery to 200s",
+TEST_CASE("a failing downstream opens the service: 503, JSON body, Retry-After, then recovery to 200s",
           "[restinio][guard]") {
   // Setup: the downstream fails; three 502s reach the client unchanged and open the breaker.
   Service s;

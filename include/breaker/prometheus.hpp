@@ -50,8 +50,8 @@
 ///   civetweb inside). Nothing more is needed to serve `/metrics` with it.
 /// - `civetweb::civetweb-cpp` (Debian `libcivetweb-dev`): only when the service
 ///   adds routes of its own to the Exposer's civetweb server (`CivetServer`,
-///   `CivetHandler`, e.g. a `/health` next to `/metrics`); `prometheus-cpp::pull`
-///   links civetweb's C library privately, not its C++ one.
+///   `CivetHandler`, e.g. a `/health` next to `/metrics`): `prometheus-cpp::pull`
+///   links civetweb only privately, so code of yours that uses it must link it.
 
 #include "breaker/registry.hpp"
 #include "breaker/state.hpp"

@@ -141,7 +141,8 @@ class GuardedHandler {
       static_assert(std::is_invocable_v<Handler&, const RequestHandle&, Extra&&...>,
                     "a guarded handler takes (request, extra...) and returns a response builder, "
                     "or (request, extra..., admission) and returns request_handling_status_t");
-      using Response = std::invoke_result_t<Handler&, const RequestHandle&, Extra&&...>;
+      using Response =
+          std::remove_cvref_t<std::invoke_result_t<Handler&, const RequestHandle&, Extra&&...>>;
       static_assert(detail::is_response_builder<Response>::value,
                     "a synchronous guarded handler returns a restinio::response_builder_t "
                     "(not yet done()), whose status settles the breaker's permit");

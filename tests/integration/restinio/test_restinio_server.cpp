@@ -108,6 +108,13 @@ struct Service {
                            if (downstream_status.load() >= 0) throw std::runtime_error("handler bug");
                            return req->create_response();
                          }));
+    router->http_get("/api/bogus",
+                     breaker::restinio::guarded(guard, [this](const restinio::request_handle_t& req,
+                                                              auto&&...) {
+                       ++handler_runs;
+                       return req->create_response(restinio::http_status_line_t{
+                           restinio::http_status_code_t{700}, "Bogus"});
+                     }));
     router->add_handler(restinio::router::none_of_methods(restinio::http_method_get()), "/health",
                         breaker::restinio::health_handler(registry));
     router->http_get("/health", breaker::restinio::health_handler(registry));
@@ -243,6 +250,15 @@ TEST_CASE("a guarded handler that throws counts as a failure and sends nothing",
   REQUIRE(s.breaker_->state() == State::open);
   check_rejection(s.get("/api/throws"), "30");
   CHECK(s.handler_runs == 3);
+}
+
+TEST_CASE("a guarded response with a status outside 100..599 is not sent and is a failure",
+          "[restinio][guard]") {
+  Service s;
+  CHECK_THROWS_AS(s.get("/api/bogus"), std::runtime_error);
+  CHECK(s.breaker_->stats().failed_calls == 1);
+  CHECK(s.handler_runs == 1);
+  CHECK(s.get("/api/inventory").status == 200);  // the server goes on
 }
 
 TEST_CASE("/health serves the registry's health: 200 healthy, 503 degraded, 200 again",

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace breaker::test {
 
@@ -28,10 +29,11 @@ using ServerTraits = ::restinio::traits_t<::restinio::asio_timer_manager_t,
                                           ::restinio::null_logger_t, Router>;
 
 /// A restinio server on 127.0.0.1 (port picked by the system) serving `router`
-/// on one background thread until destroyed.
+/// on background threads until destroyed.
 class LoopbackServer {
  public:
-  explicit LoopbackServer(std::unique_ptr<Router> router)
+  /// \param threads how many threads run the server's io_context.
+  explicit LoopbackServer(std::unique_ptr<Router> router, unsigned threads = 1)
       : server_(::restinio::external_io_context(ctx_), [&](auto& settings) {
           settings.address("127.0.0.1")
               .port(0)
@@ -50,12 +52,12 @@ class LoopbackServer {
         opened.set_exception(std::current_exception());
       }
     });
-    thread_ = std::thread([this] { ctx_.run(); });
+    for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { ctx_.run(); });
     try {
       ready.get();
     } catch (...) {
       ctx_.stop();
-      thread_.join();
+      for (auto& t : threads_) t.join();
       throw;
     }
   }
@@ -68,7 +70,7 @@ class LoopbackServer {
       server_.close_sync();
       ctx_.stop();
     });
-    thread_.join();
+    for (auto& t : threads_) t.join();
   }
 
   std::uint16_t port() const noexcept { return port_; }
@@ -81,8 +83,11 @@ class LoopbackServer {
   asio::io_context ctx_;
   ::restinio::http_server_t<ServerTraits> server_;
   std::uint16_t port_ = 0;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
+
+/// libcurl's global state, set up before any thread sends a request.
+inline const bool curl_initialised = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 
 /// What the client received.
 struct Reply {
@@ -97,6 +102,7 @@ struct Reply {
 /// \throws std::runtime_error on a transport error (e.g. the server closed the
 ///   connection without replying), with curl's message.
 inline Reply request(const std::string& url, const char* method = "GET") {
+  if (!curl_initialised) throw std::runtime_error("curl_global_init failed");
   CURL* easy = curl_easy_init();
   if (easy == nullptr) throw std::runtime_error("curl_easy_init failed");
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> guard(easy, &curl_easy_cleanup);

@@ -18,6 +18,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -27,6 +28,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
@@ -66,7 +68,7 @@ struct Service {
   std::atomic<bool> metrics_fail{false};
   std::unique_ptr<breaker::test::LoopbackServer> server;
 
-  Service() {
+  explicit Service(unsigned threads = 1) {
     auto router = std::make_unique<breaker::test::Router>();
     router->http_get("/api/inventory",
                      breaker::restinio::guarded(guard, [this](const restinio::request_handle_t& req,
@@ -122,7 +124,7 @@ struct Service {
                        if (metrics_fail.load()) throw std::runtime_error("scrape failed");
                        return breaker::circuit_breaker_metrics_text(registry);
                      }));
-    server = std::make_unique<breaker::test::LoopbackServer>(std::move(router));
+    server = std::make_unique<breaker::test::LoopbackServer>(std::move(router), threads);
   }
 
   Reply get(const std::string& path) { return request(server->url(path)); }
@@ -320,4 +322,43 @@ TEST_CASE("/metrics serves Prometheus text that promtool accepts", "[restinio][m
 TEST_CASE("promtool rejects broken exposition text, so the check above can fail",
           "[restinio][metrics]") {
   CHECK(promtool_check("# TYPE x counter\nx{name=\"a\" 1\n") != 0);
+}
+
+TEST_CASE("4 server threads and 4 clients: every request is counted once, the breaker opens once",
+          "[restinio][guard][threads]") {
+  // Setup: the server's io_context runs on 4 threads; 4 client threads send requests at once.
+  constexpr int clients = 4;
+  constexpr int per_client = 50;
+  Service s(4);
+  const auto burst = [&](std::vector<long>& statuses) {
+    std::vector<std::thread> threads;
+    std::vector<std::vector<long>> seen(clients);
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&, c] {
+        for (int i = 0; i < per_client; ++i) seen[c].push_back(s.get("/api/inventory").status);
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (const auto& v : seen) statuses.insert(statuses.end(), v.begin(), v.end());
+  };
+
+  // Healthy: 200 successes.
+  std::vector<long> healthy;
+  burst(healthy);
+  CHECK(std::count(healthy.begin(), healthy.end(), 200L) == clients * per_client);
+  CHECK(s.breaker_->stats().successful_calls == clients * per_client);
+
+  // Failing: each reply is the handler's 500 or the guard's 503; the counts add up.
+  s.downstream_status = 500;
+  std::vector<long> failing;
+  burst(failing);
+  const auto passed = std::count(failing.begin(), failing.end(), 500L);
+  const auto rejected = std::count(failing.begin(), failing.end(), 503L);
+  CHECK(passed + rejected == clients * per_client);
+  CHECK(passed >= 3);
+  const auto stats = s.breaker_->stats();
+  CHECK(stats.failed_calls == static_cast<std::uint64_t>(passed));
+  CHECK(stats.rejected_calls == static_cast<std::uint64_t>(rejected));
+  CHECK(s.breaker_->transitions(State::closed, State::open) == 1);
+  CHECK(s.breaker_->state() == State::open);
 }

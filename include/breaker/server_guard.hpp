@@ -247,8 +247,10 @@ class BasicServerGuard {
 
   /// How long the breaker will still reject, as far as the guard can tell:
   /// the time until its open period ends (zero when it is over or the breaker
-  /// is half-open); `timeout_duration` when that is unknown (forced open, or
-  /// opened before the guard was made while the core cannot report it).
+  /// is half-open); `timeout_duration` when that is unknown. With the core's
+  /// `time_until_half_open()`, unknown means forced open. Without it (today),
+  /// unknown means opened before the guard existed, and a forced opening looks
+  /// like a normal one (after `timeout_duration` it reads zero, so 1 s).
   typename Clock::duration time_left_open() const noexcept {
     using duration = typename Clock::duration;
     const auto open_duration = std::chrono::duration_cast<duration>(breaker_->config().timeout_duration);

@@ -111,10 +111,13 @@ class RetryQueue {
   /// The queued notifications, front first.
   const std::deque<Notification>& entries() const noexcept { return entries_; }
 
-  /// Appends `n` (due at once if it becomes the front), applying the overflow rule when full.
-  PushResult push(Notification n) {
+  /// Appends `n` (due at once if it becomes the front), applying the overflow rule when
+  /// full. `beyond_capacity` skips the rule: for notifications accepted already (a spool
+  /// replay), which must not be lost; the queue then stays over capacity until it drains
+  /// below it, and new notifications meet the overflow rule meanwhile.
+  PushResult push(Notification n, bool beyond_capacity = false) {
     PushResult result;
-    if (entries_.size() >= options_.capacity) {
+    if (!beyond_capacity && entries_.size() >= options_.capacity) {
       const bool can_drop =
           options_.overflow == OverflowPolicy::drop_oldest && (!in_flight_ || entries_.size() > 1);
       if (!can_drop) {

@@ -57,6 +57,11 @@ std::error_code validate(const Incident& incident, std::string* message) {
   if (static_cast<unsigned>(incident.status) > static_cast<unsigned>(IncidentStatus::resolve)) {
     return fail("Incident::status is not one of trigger, resolve");
   }
+  try {
+    (void)detail::incident_to_record(incident).dump();  // throws on invalid UTF-8
+  } catch (const nlohmann::json::type_error&) {
+    return fail("Incident fields must be valid UTF-8");
+  }
   return {};
 }
 

@@ -83,7 +83,9 @@ asio::awaitable<DeliveryResult> post_json(http::Client& client, std::string url,
 SlackSender::SlackSender(http::Client& client, SlackConfig config)
     : client_(&client), config_(validated(std::move(config))) {}
 
-asio::awaitable<DeliveryResult> SlackSender::send(const Notification& notification) {
+asio::awaitable<DeliveryResult> SlackSender::send(const Notification& notification) { return attempt(notification); }
+
+asio::awaitable<DeliveryResult> SlackSender::attempt(Notification notification) {
   require_valid(notification.incident);
   co_return co_await post_json(*client_, config_.webhook_url,
                                slack_payload(notification, config_).dump(), notification.id, {},
@@ -91,8 +93,7 @@ asio::awaitable<DeliveryResult> SlackSender::send(const Notification& notificati
 }
 
 asio::awaitable<DeliveryResult> SlackSender::send(const Incident& incident) {
-  const Notification notification{make_notification_id(), 0, incident};
-  co_return co_await send(notification);
+  return attempt(Notification{make_notification_id(), 0, incident});
 }
 
 // --- PagerDuty ---------------------------------------------------------------------------
@@ -100,7 +101,9 @@ asio::awaitable<DeliveryResult> SlackSender::send(const Incident& incident) {
 PagerDutySender::PagerDutySender(http::Client& client, PagerDutyConfig config)
     : client_(&client), config_(validated(std::move(config))) {}
 
-asio::awaitable<DeliveryResult> PagerDutySender::send(const Notification& notification) {
+asio::awaitable<DeliveryResult> PagerDutySender::send(const Notification& notification) { return attempt(notification); }
+
+asio::awaitable<DeliveryResult> PagerDutySender::attempt(Notification notification) {
   require_valid(notification.incident);
   co_return co_await post_json(*client_, config_.events_url,
                                pagerduty_payload(notification, config_).dump(), notification.id, {},
@@ -108,8 +111,7 @@ asio::awaitable<DeliveryResult> PagerDutySender::send(const Notification& notifi
 }
 
 asio::awaitable<DeliveryResult> PagerDutySender::send(const Incident& incident) {
-  const Notification notification{make_notification_id(), 0, incident};
-  co_return co_await send(notification);
+  return attempt(Notification{make_notification_id(), 0, incident});
 }
 
 // --- Webhook -----------------------------------------------------------------------------
@@ -117,15 +119,16 @@ asio::awaitable<DeliveryResult> PagerDutySender::send(const Incident& incident) 
 WebhookSender::WebhookSender(http::Client& client, WebhookConfig config)
     : client_(&client), config_(validated(std::move(config))) {}
 
-asio::awaitable<DeliveryResult> WebhookSender::send(const Notification& notification) {
+asio::awaitable<DeliveryResult> WebhookSender::send(const Notification& notification) { return attempt(notification); }
+
+asio::awaitable<DeliveryResult> WebhookSender::attempt(Notification notification) {
   require_valid(notification.incident);
   co_return co_await post_json(*client_, config_.url, webhook_payload(notification).dump(),
                                notification.id, config_.headers, config_.timeout);
 }
 
 asio::awaitable<DeliveryResult> WebhookSender::send(const Incident& incident) {
-  const Notification notification{make_notification_id(), 0, incident};
-  co_return co_await send(notification);
+  return attempt(Notification{make_notification_id(), 0, incident});
 }
 
 // --- E-mail ------------------------------------------------------------------------------
@@ -158,7 +161,9 @@ std::size_t read_upload(char* buffer, std::size_t size, std::size_t count, void*
 EmailSender::EmailSender(http::Client& client, EmailConfig config)
     : client_(&client), config_(validated(std::move(config))) {}
 
-asio::awaitable<DeliveryResult> EmailSender::send(const Notification& notification) {
+asio::awaitable<DeliveryResult> EmailSender::send(const Notification& notification) { return attempt(notification); }
+
+asio::awaitable<DeliveryResult> EmailSender::attempt(Notification notification) {
   require_valid(notification.incident);
   std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
   if (!easy) {
@@ -215,8 +220,7 @@ asio::awaitable<DeliveryResult> EmailSender::send(const Notification& notificati
 }
 
 asio::awaitable<DeliveryResult> EmailSender::send(const Incident& incident) {
-  const Notification notification{make_notification_id(), 0, incident};
-  co_return co_await send(notification);
+  return attempt(Notification{make_notification_id(), 0, incident});
 }
 
 }  // namespace breaker::notify

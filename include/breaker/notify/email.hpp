@@ -71,6 +71,9 @@ class EmailSender {
   const EmailConfig& config() const noexcept { return config_; }
 
  private:
+  // The coroutine owns its copy: the caller's notification may be a temporary.
+  asio::awaitable<DeliveryResult> attempt(Notification notification);
+
   http::Client* client_;
   EmailConfig config_;
 };

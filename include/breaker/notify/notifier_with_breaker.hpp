@@ -225,17 +225,15 @@ class NotifierWithBreaker {
   ///   `errc::stopped` after a stop; spool I/O errors (then it is not accepted).
   Accepted submit(const Incident& incident) { return accept(incident, nullptr); }
 
-  /// Accepts a notification and waits for its first attempt (which waits for those queued
-  /// before it). \returns what became of it (`SendStatus`).
-  /// \throws as `submit`. Cancellation: cancelling the awaiting coroutine stops the wait
-  ///   only; the notification stays accepted.
+  /// Accepts a notification at once (as `submit`, before returning the awaitable) and
+  /// returns an awaitable for its first attempt (which comes after those queued before it).
+  /// \returns what became of it (`SendStatus`); `overflow` when it was not accepted.
+  /// \throws as `submit` (at the call, not at the `co_await`). Cancellation: cancelling the
+  ///   awaiting coroutine stops the wait only; the notification stays accepted.
   asio::awaitable<SendStatus> send(const Incident& incident) {
-    auto channel = std::make_shared<typename State::Channel>(co_await asio::this_coro::executor, 1);
+    auto channel = std::make_shared<Channel>(state_->strand.get_inner_executor(), 1);
     const Accepted accepted = accept(incident, channel);
-    if (!accepted.accepted) co_return SendStatus::overflow;
-    auto [ec, status] = co_await channel->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
-    if (ec) co_return SendStatus::stopped;
-    co_return status;
+    return wait_first_attempt(accepted.accepted ? std::move(channel) : nullptr);
   }
 
   /// Stops the drain: cancels the attempt in flight (it stays queued, and spooled),
@@ -353,6 +351,13 @@ class NotifierWithBreaker {
       asio::post(state_->strand, [state = state_] { state->wake.cancel(); });
     }
     return result;
+  }
+
+  static asio::awaitable<SendStatus> wait_first_attempt(std::shared_ptr<Channel> channel) {
+    if (!channel) co_return SendStatus::overflow;
+    auto [ec, status] = co_await channel->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec) co_return SendStatus::stopped;
+    co_return status;
   }
 
   static void request_stop(const std::shared_ptr<State>& state) {

@@ -65,6 +65,9 @@ class PagerDutySender {
   const PagerDutyConfig& config() const noexcept { return config_; }
 
  private:
+  // The coroutine owns its copy: the caller's notification may be a temporary.
+  asio::awaitable<DeliveryResult> attempt(Notification notification);
+
   http::Client* client_;
   PagerDutyConfig config_;
 };

@@ -66,6 +66,9 @@ class SlackSender {
   const SlackConfig& config() const noexcept { return config_; }
 
  private:
+  // The coroutine owns its copy: the caller's notification may be a temporary.
+  asio::awaitable<DeliveryResult> attempt(Notification notification);
+
   http::Client* client_;
   SlackConfig config_;
 };

@@ -56,6 +56,9 @@ class WebhookSender {
   const WebhookConfig& config() const noexcept { return config_; }
 
  private:
+  // The coroutine owns its copy: the caller's notification may be a temporary.
+  asio::awaitable<DeliveryResult> attempt(Notification notification);
+
   http::Client* client_;
   WebhookConfig config_;
 };

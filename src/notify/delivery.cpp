@@ -103,17 +103,17 @@ DeliveryResult classify_smtp_delivery(CURLcode transport, long reply) {
   return result;
 }
 
-breaker::detail::Outcome breaker_outcome(DeliveryKind kind) noexcept {
+breaker::Outcome breaker_outcome(DeliveryKind kind) noexcept {
   switch (kind) {
     case DeliveryKind::transient:
-      return breaker::detail::Outcome::failure;
+      return breaker::Outcome::failure;
     case DeliveryKind::cancelled:
-      return breaker::detail::Outcome::ignored;
+      return breaker::Outcome::ignored;
     case DeliveryKind::delivered:
     case DeliveryKind::permanent:
       break;
   }
-  return breaker::detail::Outcome::success;
+  return breaker::Outcome::success;
 }
 
 }  // namespace breaker::notify

@@ -6,7 +6,7 @@
 /// later, counts against the breaker), a permanent failure (never retried, reported), or
 /// cancelled. Pure functions of the transport's result codes, tested without sockets.
 
-#include "breaker/detail/state_word.hpp"
+#include "breaker/outcome.hpp"
 
 #include <curl/curl.h>
 
@@ -77,6 +77,6 @@ DeliveryResult classify_smtp_delivery(CURLcode transport, long reply);
 
 /// How an attempt counts for the breaker: transient is a failure, delivered and
 /// permanent a success (the destination answered), cancelled is ignored.
-breaker::detail::Outcome breaker_outcome(DeliveryKind kind) noexcept;
+breaker::Outcome breaker_outcome(DeliveryKind kind) noexcept;
 
 }  // namespace breaker::notify

@@ -435,17 +435,7 @@ class NotifierWithBreaker {
         result.kind = DeliveryKind::transient;  // retried, never lost
         result.detail = e.what();
       }
-      switch (breaker_outcome(result.kind)) {
-        case breaker::detail::Outcome::success:
-          permit.record_success();
-          break;
-        case breaker::detail::Outcome::failure:
-          permit.record_failure();
-          break;
-        case breaker::detail::Outcome::ignored:
-          permit.record_ignored();
-          break;
-      }
+      permit.record(breaker_outcome(result.kind));
 
       std::optional<Notification> finished;
       {

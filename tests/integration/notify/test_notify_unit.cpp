@@ -30,7 +30,7 @@
 using namespace breaker::notify;
 using breaker::testing::ManualClock;
 using namespace std::chrono_literals;
-using Outcome = breaker::detail::Outcome;
+using Outcome = breaker::Outcome;
 
 namespace {
 

@@ -95,7 +95,15 @@ TEST_CASE("SMTP server killed: the breaker opens, nothing connects while open, a
   sink.kill();
   std::vector<std::string> outage_ids;
   for (int i = 1; i <= 6; ++i) outage_ids.push_back(notifier.submit(incident("inc-" + std::to_string(i), "during")).notification_id);
-  REQUIRE(f.advance_until([&] { return notifier.breaker().state() == breaker::State::open; }));
+  const bool opened = f.advance_until([&] { return notifier.breaker().state() == breaker::State::open; });
+  INFO("attempts " << notifier.stats().attempts << ", transient " << notifier.stats().transient_failures
+                   << ", delivered " << notifier.stats().delivered << ", queued " << notifier.stats().queued
+                   << "; config: threshold " << notifier.breaker().config().failure_threshold << ", min volume " << notifier.breaker().config().minimum_request_threshold << "; breaker: succeeded " << notifier.breaker().stats().successful_calls << ", consecutive failures " << notifier.breaker().stats().consecutive_failures << ", failed " << notifier.breaker().stats().failed_calls << ", ignored "
+                   << notifier.breaker().stats().ignored_calls << ", rejected " << notifier.breaker().stats().rejected_calls
+                   << ", closed->open " << notifier.breaker().transitions(breaker::State::closed, breaker::State::open)
+                   << ", open->half-open "
+                   << notifier.breaker().transitions(breaker::State::open, breaker::State::half_open));
+  REQUIRE(opened);
   CHECK(notifier.stats().transient_failures == 3);
   const auto attempts_when_open = notifier.stats().attempts;
   const auto rejected = notifier.stats().rejected_by_breaker;

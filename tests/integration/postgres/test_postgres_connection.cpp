@@ -188,7 +188,7 @@ TEST_CASE("a cancelled query fails with operation_aborted and the connection rec
   CHECK(breaker::test::run(ctx, [&] { return conn.query("SELECT 2"); }).get(0, 0) == std::optional<std::string>("2"));
 }
 
-TEST_CASE("a server stopped mid-query fails the query as connection_lost; it reconnects after restart",
+TEST_CASE("a server stopped mid-query fails the query as connection_lost, it reconnects after restart",
           "[postgres][connection][fault]") {
   auto& server = breaker::test::shared_postgres();
   asio::io_context ctx;
@@ -225,7 +225,7 @@ TEST_CASE("a server stopped mid-query fails the query as connection_lost; it rec
   CHECK(conn.connection_attempts() == 3);
 }
 
-TEST_CASE("close() drops the connection; the next query connects again", "[postgres][connection]") {
+TEST_CASE("close() drops the connection, the next query connects again", "[postgres][connection]") {
   auto& server = breaker::test::shared_postgres();
   asio::io_context ctx;
   Connection conn(ctx.get_executor(), config_for(server));

@@ -35,6 +35,10 @@ class KvStore {
   asio::awaitable<void> insert(std::string k, std::string v) {
     co_await conn_->execute("INSERT INTO kv (k, v) VALUES ($1, $2)", k, v);
   }
+  asio::awaitable<void> put(std::string k, std::string v) {
+    co_await conn_->execute("INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = $2", k, v);
+  }
+  asio::awaitable<void> remove(std::string k) { co_await conn_->execute("DELETE FROM kv WHERE k = $1", k); }
   asio::awaitable<std::optional<std::string>> get(std::string k) {
     const auto r = co_await conn_->execute("SELECT v FROM kv WHERE k = $1", k);
     if (r.rows() == 0) co_return std::nullopt;
@@ -110,6 +114,7 @@ TEST_CASE("constraint violations and syntax errors from a real server do not ope
   auto conn = std::make_shared<Connection>(ctx.get_executor(), config_for(server));
   Store store(KvStore(conn), "kv", test_config());
   breaker::test::run(ctx, [&] { return store.call(&KvStore::init); });
+  breaker::test::run(ctx, [&] { return store.call(&KvStore::remove, std::string("dup")); });
   breaker::test::run(ctx, [&] { return store.call(&KvStore::insert, std::string("dup"), std::string("1")); });
   for (int i = 0; i < 6; ++i) {
     const auto e = error_of([&] {
@@ -132,8 +137,8 @@ TEST_CASE("constraint violations and syntax errors from a real server do not ope
   CHECK(store.breaker().stats().failed_calls == 0);
 }
 
-TEST_CASE("a crashed server opens the breaker; while open, calls fail fast without connecting; "
-          "after the restart the breaker closes",
+TEST_CASE("a crashed server opens the breaker, calls fail fast without connecting while it is open, "
+          "and it closes after the restart",
           "[postgres][store][fault]") {
   auto& server = breaker::test::shared_postgres();
   asio::io_context ctx;
@@ -141,7 +146,7 @@ TEST_CASE("a crashed server opens the breaker; while open, calls fail fast witho
   auto conn = std::make_shared<Connection>(ctx.get_executor(), config_for(server));
   Store store(KvStore(conn), "kv", test_config(), clock);
   breaker::test::run(ctx, [&] { return store.call(&KvStore::init); });
-  breaker::test::run(ctx, [&] { return store.call(&KvStore::get, std::string("k")); });
+  breaker::test::run(ctx, [&] { return store.call(&KvStore::remove, std::string("k")); });
 
   RestartGuard guard{server};
   // Step: crash the server. Each call now fails (lost, then refused) until failure_threshold.
@@ -183,7 +188,7 @@ TEST_CASE("a slow server (pg_sleep beyond query_timeout) opens the breaker throu
   auto conn = std::make_shared<Connection>(ctx.get_executor(), c);
   Store store(KvStore(conn), "kv-slow", test_config());
   breaker::test::run(ctx, [&] { return store.call(&KvStore::init); });
-  breaker::test::run(ctx, [&] { return store.call(&KvStore::insert, std::string("slow"), std::string("v")); });
+  breaker::test::run(ctx, [&] { return store.call(&KvStore::put, std::string("slow"), std::string("v")); });
   for (int i = 0; i < 3; ++i) {
     const auto e = error_of([&] { breaker::test::run(ctx, [&] { return store.call(&KvStore::slow_get, std::string("slow")); }); });
     REQUIRE(e);

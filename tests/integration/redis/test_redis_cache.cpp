@@ -60,7 +60,7 @@ struct Get {
 
 }  // namespace
 
-TEST_CASE("with the server down the breaker opens, fallbacks serve, and no connection is attempted while open; "
+TEST_CASE("with the server down the breaker opens, fallbacks serve, and no connection is attempted while open, "
           "after the restart it closes",
           "[redis][cache][fault]") {
   auto& server = breaker::test::shared_redis();

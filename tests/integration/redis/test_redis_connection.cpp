@@ -54,7 +54,7 @@ struct RestartGuard {
 
 }  // namespace
 
-TEST_CASE("SET, GET, DEL and a miss on a real server; values are binary-safe", "[redis][connection]") {
+TEST_CASE("SET, GET, DEL and a miss on a real server, values are binary-safe", "[redis][connection]") {
   auto& server = breaker::test::shared_redis();
   asio::io_context ctx;
   Connection conn(ctx.get_executor(), config_for(server));
@@ -144,7 +144,7 @@ TEST_CASE("a refused connection fails with connection_failed", "[redis][connecti
   CHECK_FALSE(conn.is_connected());
 }
 
-TEST_CASE("DEBUG SLEEP makes commands time out on the Asio timer; afterwards the connection recovers",
+TEST_CASE("DEBUG SLEEP makes commands time out on the Asio timer, afterwards the connection recovers",
           "[redis][connection][timeout]") {
   auto& server = breaker::test::shared_redis();
   asio::io_context ctx;
@@ -162,7 +162,7 @@ TEST_CASE("DEBUG SLEEP makes commands time out on the Asio timer; afterwards the
   CHECK(conn.connection_attempts() == 2);
 }
 
-TEST_CASE("SHUTDOWN NOSAVE fails commands with connection errors; after a restart the next command reconnects",
+TEST_CASE("SHUTDOWN NOSAVE fails commands with connection errors, after a restart the next command reconnects",
           "[redis][connection][fault]") {
   auto& server = breaker::test::shared_redis();
   RestartGuard guard{server};
@@ -179,7 +179,7 @@ TEST_CASE("SHUTDOWN NOSAVE fails commands with connection errors; after a restar
   CHECK(conn.is_connected());
 }
 
-TEST_CASE("a cancelled command fails with operation_aborted; the connection stays usable", "[redis][connection][cancel]") {
+TEST_CASE("a cancelled command fails with operation_aborted, the connection stays usable", "[redis][connection][cancel]") {
   auto& server = breaker::test::shared_redis();
   asio::io_context ctx;
   auto c = config_for(server);

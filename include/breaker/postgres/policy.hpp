@@ -8,14 +8,12 @@
 
 #include "breaker/postgres/error.hpp"
 
-#include "breaker/detail/state_word.hpp"  // TODO(core merge): breaker/outcome.hpp
+#include "breaker/outcome.hpp"
 
 #include <exception>
 #include <string_view>
 
 namespace breaker::postgres {
-
-using Outcome = breaker::detail::Outcome;  // TODO(core merge): breaker::Outcome
 
 /// Classifies a SQLSTATE (five characters, e.g. "08006").
 ///

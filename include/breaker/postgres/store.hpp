@@ -86,17 +86,7 @@ class CircuitBreakerStore {
     } catch (...) {
       error = std::current_exception();
     }
-    switch (SqlStatePolicy{}(error)) {
-      case Outcome::success:
-        permit.record_success();
-        break;
-      case Outcome::failure:
-        permit.record_failure();
-        break;
-      case Outcome::ignored:
-        permit.record_ignored();
-        break;
-    }
+    permit.record(SqlStatePolicy{}(error));
     std::rethrow_exception(error);
   }
 

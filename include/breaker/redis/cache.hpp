@@ -136,19 +136,7 @@ class CircuitBreakerRedis {
   std::shared_ptr<breaker_type> shared_breaker() const noexcept { return breaker_; }
 
  private:
-  static void record(typename breaker_type::Permit& permit, Outcome outcome) noexcept {
-    switch (outcome) {
-      case Outcome::success:
-        permit.record_success();
-        break;
-      case Outcome::failure:
-        permit.record_failure();
-        break;
-      case Outcome::ignored:
-        permit.record_ignored();
-        break;
-    }
-  }
+  static void record(typename breaker_type::Permit& permit, Outcome outcome) noexcept { permit.record(outcome); }
 
   std::shared_ptr<breaker_type> breaker_;
 };

@@ -7,14 +7,12 @@
 
 #include "breaker/redis/error.hpp"
 
-#include "breaker/detail/state_word.hpp"  // TODO(core merge): breaker/outcome.hpp
+#include "breaker/outcome.hpp"
 
 #include <exception>
 #include <string_view>
 
 namespace breaker::redis {
-
-using Outcome = breaker::detail::Outcome;  // TODO(core merge): breaker::Outcome
 
 /// Classifies a Redis error reply by its first word. Failures (the server cannot
 /// serve now): LOADING (loading the dataset), BUSY (a script runs), MASTERDOWN,

@@ -21,7 +21,7 @@ using breaker::postgres::classify_error;
 using breaker::postgres::classify_exception;
 using breaker::postgres::classify_sqlstate;
 using breaker::postgres::errc;
-using breaker::postgres::Outcome;
+using breaker::Outcome;
 using breaker::postgres::PostgresError;
 
 TEST_CASE("connection, resource, operator and system SQLSTATE classes are failures", "[postgres][policy]") {

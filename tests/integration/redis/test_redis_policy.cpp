@@ -22,7 +22,7 @@ using breaker::redis::classify_error;
 using breaker::redis::classify_error_reply;
 using breaker::redis::classify_exception;
 using breaker::redis::errc;
-using breaker::redis::Outcome;
+using breaker::Outcome;
 using breaker::redis::RedisError;
 using breaker::redis::Value;
 

@@ -90,6 +90,55 @@ class CircuitBreakerStore {
     std::rethrow_exception(error);
   }
 
+  /// Like `call`, but returns `fallback()` instead when the breaker rejects the
+  /// call or the operation fails in a way `SqlStatePolicy` counts as a failure
+  /// (database unreachable, overloaded, shutting down, timed out). Errors that are
+  /// not failures (constraint violations, syntax errors...) and cancellations
+  /// propagate: a fallback must not hide the caller's own mistakes.
+  /// \param fallback `() -> R` or `() -> asio::awaitable<R>`; its exceptions propagate.
+  template <class F, class Fallback, class... Args>
+    requires detail::is_awaitable_v<std::invoke_result_t<F&, Store&, Args&...>>
+  std::invoke_result_t<F&, Store&, Args&...> call_with_fallback(F f, Fallback fallback, Args... args) {
+    using R = typename detail::awaitable_traits<std::invoke_result_t<F&, Store&, Args&...>>::value_type;
+    {
+      typename breaker_type::Permit permit = breaker_->try_acquire();
+      if (permit) {
+        std::exception_ptr error;
+        try {
+          if constexpr (std::is_void_v<R>) {
+            co_await std::invoke(f, store_, args...);
+            permit.record_success();
+            co_return;
+          } else {
+            R result = co_await std::invoke(f, store_, args...);
+            permit.record_success();
+            co_return result;
+          }
+        } catch (...) {
+          error = std::current_exception();
+        }
+        const Outcome outcome = SqlStatePolicy{}(error);
+        permit.record(outcome);
+        if (outcome != Outcome::failure) std::rethrow_exception(error);
+      }
+    }
+    if constexpr (detail::is_awaitable_v<std::invoke_result_t<Fallback&>>) {
+      if constexpr (std::is_void_v<R>) {
+        co_await fallback();
+        co_return;
+      } else {
+        co_return co_await fallback();
+      }
+    } else {
+      if constexpr (std::is_void_v<R>) {
+        fallback();
+        co_return;
+      } else {
+        co_return static_cast<R>(fallback());
+      }
+    }
+  }
+
   /// The wrapped store (unguarded access).
   Store& store() noexcept { return store_; }
   const Store& store() const noexcept { return store_; }

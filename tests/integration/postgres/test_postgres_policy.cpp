@@ -226,3 +226,24 @@ TEST_CASE("a cancelled store call is ignored", "[postgres][store]") {
   CHECK(store.breaker().stats().ignored_calls == 1);
   CHECK(store.breaker().stats().failed_calls == 0);
 }
+
+TEST_CASE("call_with_fallback serves the fallback for failures and rejections, not for caller errors",
+          "[postgres][store][fallback]") {
+  Store store(ScriptedStore{}, "db", small_config());
+  auto fallback = [] { return -1; };
+  const PostgresError lost(errc::connection_lost, "08006", "gone");
+  const PostgresError duplicate(errc::server_error, "23505", "dup");
+  CHECK(breaker::test::run([&] { return store.call_with_fallback(&ScriptedStore::run, fallback, std::nullopt); }) == 1);
+  // A constraint violation is the caller's error: it propagates, the fallback would hide it.
+  CHECK_THROWS_AS(breaker::test::run([&] { return store.call_with_fallback(&ScriptedStore::run, fallback, duplicate); }),
+                  PostgresError);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(breaker::test::run([&] { return store.call_with_fallback(&ScriptedStore::run, fallback, lost); }) == -1);
+  }
+  CHECK(store.breaker().state() == breaker::State::open);
+  const int calls = store.store().calls;
+  auto coroutine_fallback = []() -> asio::awaitable<int> { co_return -2; };
+  CHECK(breaker::test::run([&] { return store.call_with_fallback(&ScriptedStore::run, coroutine_fallback, std::nullopt); }) == -2);
+  CHECK(store.store().calls == calls);
+  CHECK(store.breaker().stats().rejected_calls == 1);
+}

@@ -165,8 +165,14 @@ TEST_CASE("a crashed server opens the breaker, calls fail fast without connectin
   for (int i = 0; i < 20; ++i) {
     CHECK(rejected(error_of([&] { breaker::test::run(ctx, [&] { return store.call(&KvStore::get, std::string("k")); }); })));
   }
+  // With a fallback, the outage is served (e.g. from a cache), still without connecting.
+  auto cached = []() -> std::optional<std::string> { return std::string("cached"); };
+  for (int i = 0; i < 5; ++i) {
+    CHECK(breaker::test::run(ctx, [&] { return store.call_with_fallback(&KvStore::get, cached, std::string("k")); }) ==
+          std::optional<std::string>("cached"));
+  }
   CHECK(conn->connection_attempts() == attempts);
-  CHECK(store.breaker().stats().rejected_calls == 20);
+  CHECK(store.breaker().stats().rejected_calls == 25);
 
   // Step: the server comes back; once the open period is over, two probes close the breaker.
   server.start();

@@ -138,7 +138,8 @@ class Result {
 ///
 /// Lifetime: the `Connection` object may be destroyed while operations are
 /// outstanding; its state is shared with them and freed after the last one
-/// finished. Destroying it closes the connection.
+/// finished. Destroying it closes the connection (on the strand). It must be
+/// destroyed before its io_context.
 class Connection {
  public:
   using executor_type = asio::strand<asio::any_io_executor>;

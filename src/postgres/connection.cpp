@@ -279,6 +279,9 @@ struct Connection::Impl {
     values.push_back(nullptr);
     conn = PQconnectStartParams(keys.data(), values.data(), 0);
     if (conn == nullptr) throw std::bad_alloc();
+    // Notices and warnings (e.g. "terminating connection due to immediate shutdown") are not
+    // errors; libpq's default prints them to stderr, which a library must not do.
+    PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
     if (PQstatus(conn) == CONNECTION_BAD) {
       std::string message = trimmed(PQerrorMessage(conn));
       drop();

@@ -10,6 +10,8 @@
 #include <asio/use_awaitable.hpp>
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
@@ -94,6 +96,40 @@ Value convert(const redisReply* r) {
       return Value();
   }
 }
+
+// hiredis writes with write(2), without MSG_NOSIGNAL: writing to a connection the server reset
+// raises SIGPIPE, whose default action kills the process. While hiredis writes, SIGPIPE is
+// blocked on this thread; one raised meanwhile is consumed before it is unblocked (the write
+// itself fails with EPIPE, which hiredis reports as a lost connection).
+class SigpipeGuard {
+ public:
+  SigpipeGuard() noexcept {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &previous_);
+  }
+  ~SigpipeGuard() {
+    if (!was_pending_) {
+      sigset_t pending;
+      sigpending(&pending);
+      if (sigismember(&pending, SIGPIPE) == 1) {
+        const timespec zero{0, 0};
+        sigtimedwait(&pipe_, nullptr, &zero);
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+  SigpipeGuard(const SigpipeGuard&) = delete;
+  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t previous_;
+  bool was_pending_ = false;
+};
 
 }  // namespace
 
@@ -182,6 +218,7 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
                            if (read) {
                              redisAsyncHandleRead(self->ac);
                            } else {
+                             const SigpipeGuard no_sigpipe;
                              redisAsyncHandleWrite(self->ac);
                            }
                          }

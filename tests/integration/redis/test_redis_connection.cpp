@@ -14,8 +14,14 @@
 #include <asio/steady_timer.hpp>
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 using breaker::redis::Connection;
@@ -203,4 +209,43 @@ TEST_CASE("a cancelled command fails with operation_aborted, the connection stay
   // The abandoned BLPOP's reply (nil after 1 s) is discarded; the next reply is our own.
   CHECK(breaker::test::run(ctx, [&] { return conn.execute("ECHO", "mine"); }).str() == "mine");
   CHECK(conn.connection_attempts() == 1);
+}
+
+TEST_CASE("a command on a connection the server reset while it was idle fails with connection_lost",
+          "[redis][connection][fault]") {
+  // A one-shot server: answers the first command, then resets the connection (SO_LINGER 0).
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(listener >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  socklen_t length = sizeof address;
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  REQUIRE(::listen(listener, 1) == 0);
+  std::thread server([listener] {
+    const int peer = ::accept(listener, nullptr, nullptr);
+    if (peer < 0) return;
+    char buffer[256];
+    if (::read(peer, buffer, sizeof buffer) > 0) {
+      const char reply[] = "+PONG\r\n";
+      (void)::write(peer, reply, sizeof reply - 1);
+    }
+    std::this_thread::sleep_for(100ms);
+    linger reset{1, 0};
+    ::setsockopt(peer, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::close(peer);
+  });
+  asio::io_context ctx;
+  breaker::redis::ConnectionConfig c;
+  c.port = ntohs(address.sin_port);
+  Connection conn(ctx.get_executor(), c);
+  CHECK(breaker::test::run(ctx, [&] { return conn.execute("PING"); }).str() == "PONG");
+  server.join();
+  std::this_thread::sleep_for(100ms);  // the reset has arrived; the idle connection did not see it
+  // hiredis now writes to a reset socket (ECONNRESET; a later write would be EPIPE and SIGPIPE,
+  // which the connection blocks while hiredis writes).
+  const auto e = redis_error_of([&] { breaker::test::run(ctx, [&] { return conn.execute("PING"); }); });
+  CHECK(e.error() == errc::connection_lost);
+  ::close(listener);
 }

@@ -68,13 +68,47 @@ CircuitBreakerConfig CircuitBreakerConfigBuilder::build() const {
   return config_;
 }
 
-CircuitBreakerConfig CircuitBreakerConfigBuilder::build(std::error_code& ec) const noexcept {
+CircuitBreakerConfig CircuitBreakerConfigBuilder::build(std::error_code& ec,
+                                                        std::string* message) const noexcept {
   try {
-    ec = config_.validate();
-  } catch (...) {  // only a failed allocation of the message could throw
+    if (message != nullptr) message->clear();
+    ec = config_.validate(message);
+  } catch (...) {  // only a failed allocation of the message could throw, and only when invalid
     ec = make_error_code(errc::invalid_config);
+    if (message != nullptr) message->clear();  // clear() never allocates
   }
   return ec ? CircuitBreakerConfig{} : config_;
+}
+
+std::string first_difference(const CircuitBreakerConfig& a, const CircuitBreakerConfig& b) {
+  if (a == b) return {};
+  const auto differ = [](const char* field, const auto& x, const auto& y) {
+    return fmt::format("{} ({} vs {})", field, x, y);
+  };
+  const auto differ_ms = [](const char* field, std::chrono::milliseconds x,
+                            std::chrono::milliseconds y) {
+    return fmt::format("{} ({} ms vs {} ms)", field, x.count(), y.count());
+  };
+  if (a.failure_threshold != b.failure_threshold)
+    return differ("failure_threshold", a.failure_threshold, b.failure_threshold);
+  if (a.success_threshold != b.success_threshold)
+    return differ("success_threshold", a.success_threshold, b.success_threshold);
+  if (a.timeout_duration != b.timeout_duration)
+    return differ_ms("timeout_duration", a.timeout_duration, b.timeout_duration);
+  if (a.half_open_max_requests != b.half_open_max_requests)
+    return differ("half_open_max_requests", a.half_open_max_requests, b.half_open_max_requests);
+  if (a.count_timeout_as_failure != b.count_timeout_as_failure)
+    return differ("count_timeout_as_failure", a.count_timeout_as_failure,
+                  b.count_timeout_as_failure);
+  if (a.minimum_request_threshold != b.minimum_request_threshold)
+    return differ("minimum_request_threshold", a.minimum_request_threshold,
+                  b.minimum_request_threshold);
+  if (a.call_timeout != b.call_timeout)
+    return differ_ms("call_timeout", a.call_timeout, b.call_timeout);
+  if (a.record_call_durations != b.record_call_durations)
+    return differ("record_call_durations", a.record_call_durations, b.record_call_durations);
+  // A field added to CircuitBreakerConfig without a line above: still a difference.
+  return "a field first_difference does not know yet";
 }
 
 }  // namespace breaker

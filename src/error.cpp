@@ -22,6 +22,8 @@ class BreakerCategory final : public std::error_category {
         return "invalid circuit breaker configuration";
       case errc::not_found:
         return "circuit breaker not found";
+      case errc::already_exists:
+        return "circuit breaker already exists";
     }
     return "unknown breaker error";
   }

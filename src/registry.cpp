@@ -76,6 +76,10 @@ Registry& global_registry() {
   return *instance;
 }
 
+std::shared_ptr<CircuitBreaker<>> get_circuit_breaker(std::string_view name) {
+  return global_registry().get_or_create(name);
+}
+
 std::shared_ptr<CircuitBreaker<>> get_circuit_breaker(std::string_view name,
                                                       const CircuitBreakerConfig& config) {
   return global_registry().get_or_create(name, config);

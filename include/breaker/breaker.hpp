@@ -5,7 +5,9 @@
 /// Umbrella header of the core library (not the Prometheus component).
 
 #include "breaker/circuit_breaker.hpp"
+#include "breaker/client.hpp"
 #include "breaker/config.hpp"
+#include "breaker/decorators.hpp"
 #include "breaker/error.hpp"
 #include "breaker/events.hpp"
 #include "breaker/state.hpp"

@@ -110,14 +110,38 @@ class CircuitBreakerConfigBuilder {
   /// The validated config. Throws `CircuitBreakerError(errc::invalid_config)`
   /// whose `what()` names the offending field.
   CircuitBreakerConfig build() const;
-  /// The config; on an invalid field sets `ec` to `errc::invalid_config` and
-  /// returns the defaults. Never throws.
-  CircuitBreakerConfig build(std::error_code& ec) const noexcept;
+  /// The validated config, without exceptions.
+  ///
+  /// \param ec cleared when every field is valid; otherwise set to
+  ///   `errc::invalid_config` for the first invalid field (the order of
+  ///   `CircuitBreakerConfig::validate`).
+  /// \param message when not null: cleared on success; otherwise receives the
+  ///   sentence `build()` would throw, naming the field, its valid range and
+  ///   the value given (e.g. "failure_threshold must be in [1, 65535], got 0").
+  /// \returns the config when valid, otherwise the defaults (never a config
+  ///   with an invalid field).
+  /// Never throws: should the message itself fail to allocate, `ec` is still
+  ///   set and `*message` is left empty.
+  /// \code
+  /// std::error_code ec;
+  /// std::string why;
+  /// auto config = CircuitBreakerConfig::builder().failure_threshold(n).build(ec, &why);
+  /// if (ec) log_error("bad breaker settings: " + why);
+  /// \endcode
+  CircuitBreakerConfig build(std::error_code& ec, std::string* message = nullptr) const noexcept;
 
  private:
   CircuitBreakerConfig config_{};
 };
 
 inline CircuitBreakerConfigBuilder CircuitBreakerConfig::builder() { return {}; }
+
+/// Describes the first field, in declaration order, whose value differs
+/// between `a` and `b`: its name and both values, `a`'s first, e.g.
+/// `"failure_threshold (2 vs 5)"` or `"timeout_duration (10000 ms vs 60000 ms)"`.
+/// \returns an empty string when `a == b`.
+/// Used by the registry to say why a config conflicts with a breaker's.
+/// Thread safety: pure function. Throws only `std::bad_alloc`.
+std::string first_difference(const CircuitBreakerConfig& a, const CircuitBreakerConfig& b);
 
 }  // namespace breaker

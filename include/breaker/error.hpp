@@ -25,6 +25,10 @@ enum class errc {
   invalid_config,
   /// No circuit breaker with the requested name exists in the registry.
   not_found,
+  /// A registry already holds a breaker of that name, and the request cannot
+  /// be served by it (`get_or_create` with a conflicting config, or `add`); the
+  /// message names the breaker (and, for a config, the first differing field).
+  already_exists,
 };
 
 /// The category of `breaker::errc`; `name()` is `"breaker"`. One object per

@@ -105,36 +105,81 @@ class BasicRegistry {
   BasicRegistry(const BasicRegistry&) = delete;
   BasicRegistry& operator=(const BasicRegistry&) = delete;
 
-  /// The breaker named `name`, created with `config` if there is none.
+  /// The breaker named `name`, whatever its config; a new breaker with the
+  /// default config when there is none.
   ///
-  /// \returns the existing breaker when `name` exists and its current config
-  ///   equals `config`; otherwise a new breaker (registered before returning).
-  /// \throws CircuitBreakerError(errc::invalid_config) when `name` exists with a
-  ///   different config (`what()` names the breaker; change a live breaker's
-  ///   config with `update_config`), when `name` is empty or not well-formed
-  ///   UTF-8, or when `config` is invalid (`what()` names the field). The
-  ///   registry is unchanged then. `std::bad_alloc`.
+  /// Use this form where a call site only needs "the breaker called `name`"
+  /// (the one that configures it may be elsewhere, or may have changed its
+  /// config with `update_config`).
+  /// \throws CircuitBreakerError(errc::invalid_config) when `name` is new and
+  ///   empty or not well-formed UTF-8 (nothing is registered then).
+  ///   `std::bad_alloc`.
   /// Thread safety: any thread. An existing name takes the shared lock only.
   /// When several threads create the same new name at once, one breaker wins
-  /// and all of them receive it (or throw, if their configs differ from it).
-  breaker_ptr get_or_create(std::string_view name, const CircuitBreakerConfig& config = {}) {
+  /// and all of them receive it.
+  breaker_ptr get_or_create(std::string_view name) {
+    if (breaker_ptr existing = find(name)) return existing;
+    return create(name, nullptr);
+  }
+
+  /// The breaker named `name`, created with `config` if there is none.
+  ///
+  /// \returns the existing breaker when `name` exists and `config` equals
+  ///   either the config the breaker was created (or added) with or its
+  ///   current one (so call sites that pass the original config keep working
+  ///   after `update_config`); otherwise a new breaker with `config`,
+  ///   registered before returning.
+  /// \throws CircuitBreakerError(errc::invalid_config) when `config` is
+  ///   invalid, whether or not `name` exists (`what()` names the field), and
+  ///   when a new `name` is empty or not well-formed UTF-8;
+  ///   CircuitBreakerError(errc::already_exists) when `name` exists and `config`
+  ///   is valid but differs from both of its configs (`breaker_name()` is
+  ///   `name`; `what()` names the first differing field with the breaker's
+  ///   current value and the requested one; change a live breaker's config with
+  ///   `update_config`, or call `get_or_create(name)` to take it as it is).
+  ///   The registry is unchanged then. `std::bad_alloc`.
+  /// Thread safety: any thread. An existing name takes the shared lock only.
+  /// When several threads create the same new name at once, one breaker wins
+  /// and all of them receive it (or throw, if their configs conflict with it).
+  breaker_ptr get_or_create(std::string_view name, const CircuitBreakerConfig& config) {
+    breaker_ptr existing;
     {
       std::shared_lock lock(shared_->mutex);
       if (auto it = shared_->breakers.find(name); it != shared_->breakers.end()) {
-        return same_config_or_throw(it->second, config);
+        if (it->second.accepts(config)) return it->second.breaker;
+        existing = it->second.breaker;
       }
     }
-    detail::check_breaker_name(name);
-    // Built outside the lock: construction validates the config and allocates.
-    auto created = std::make_shared<breaker_type>(std::string(name), config, clock_);
-    breaker_ptr winner;
+    if (existing) throw_conflict(*existing, config);
+    return create(name, &config);
+  }
+
+  /// Registers a breaker built elsewhere (e.g. `std::make_shared<CircuitBreaker<>>`
+  /// with its own clock or listeners) under its `name()`, so that it is listed,
+  /// exported and health-checked like the ones the registry creates. Its
+  /// current config counts as the config it was "created with" for later
+  /// `get_or_create(name, config)` calls.
+  /// \returns `breaker`.
+  /// \throws CircuitBreakerError(errc::already_exists) when the name is taken
+  ///   (even by this very breaker); CircuitBreakerError(errc::invalid_config)
+  ///   when `breaker` is null or its name is empty or not well-formed UTF-8.
+  ///   The registry is unchanged then. `std::bad_alloc`.
+  /// Thread safety: any thread; exclusive lock.
+  breaker_ptr add(breaker_ptr breaker) {
+    if (!breaker) {
+      throw CircuitBreakerError(errc::invalid_config, {},
+                                "Registry::add needs a circuit breaker, not a null pointer");
+    }
+    detail::check_breaker_name(breaker->name());
     {
       std::unique_lock lock(shared_->mutex);
-      auto [it, inserted] = shared_->breakers.try_emplace(created->name(), created);
-      if (inserted) return created;
-      winner = it->second;  // another thread created it first
+      if (shared_->breakers.try_emplace(breaker->name(), Entry{breaker, breaker->config()}).second) {
+        return breaker;
+      }
     }
-    return same_config_or_throw(std::move(winner), config);
+    throw CircuitBreakerError(errc::already_exists, breaker->name(),
+                              "a breaker of that name is already in the registry "
+                              "(Registry::add needs a name of its own)");
   }
 
   /// The breaker named `name`, or nullptr when there is none.
@@ -142,7 +187,7 @@ class BasicRegistry {
   breaker_ptr find(std::string_view name) const noexcept {
     std::shared_lock lock(shared_->mutex);
     auto it = shared_->breakers.find(name);
-    return it == shared_->breakers.end() ? nullptr : it->second;
+    return it == shared_->breakers.end() ? nullptr : it->second.breaker;
   }
 
   /// The breaker named `name`.
@@ -167,7 +212,7 @@ class BasicRegistry {
       std::unique_lock lock(shared_->mutex);
       auto it = shared_->breakers.find(name);
       if (it == shared_->breakers.end()) return false;
-      removed = std::move(it->second);
+      removed = std::move(it->second.breaker);
       shared_->breakers.erase(it);
     }
     return true;
@@ -175,7 +220,8 @@ class BasicRegistry {
 
   /// Replaces the config of the live breaker named `name`, keeping its state
   /// and counts (see `CircuitBreaker::update_config`). Afterwards
-  /// `get_or_create(name, config)` returns that breaker.
+  /// `get_or_create(name, c)` returns that breaker for `c` equal to `config` or
+  /// to the config it was created with.
   /// \throws CircuitBreakerError(errc::not_found) when there is no such
   ///   breaker; CircuitBreakerError(errc::invalid_config) naming the field when
   ///   `config` is invalid (the breaker is unchanged then).
@@ -205,8 +251,8 @@ class BasicRegistry {
   std::map<std::string, Stats, std::less<>> get_all_stats() const {
     std::map<std::string, Stats, std::less<>> all;
     std::shared_lock lock(shared_->mutex);
-    for (const auto& [name, breaker] : shared_->breakers) {
-      all.emplace_hint(all.end(), name, breaker->stats());  // already sorted: O(1) per insert
+    for (const auto& [name, entry] : shared_->breakers) {
+      all.emplace_hint(all.end(), name, entry.breaker->stats());  // sorted: O(1) per insert
     }
     return all;
   }
@@ -219,7 +265,7 @@ class BasicRegistry {
     std::shared_lock lock(shared_->mutex);
     report.total_breakers = shared_->breakers.size();
     for (const auto& entry : shared_->breakers) {
-      switch (entry.second->state()) {
+      switch (entry.second.breaker->state()) {
         case State::closed:
           ++report.closed;
           break;
@@ -248,7 +294,7 @@ class BasicRegistry {
   bool has_open_circuits() const noexcept {
     std::shared_lock lock(shared_->mutex);
     return std::any_of(shared_->breakers.begin(), shared_->breakers.end(),
-                       [](const auto& entry) { return entry.second->state() == State::open; });
+                       [](const auto& entry) { return entry.second.breaker->state() == State::open; });
   }
 
   /// Calls `f(breaker_type&)` for every breaker, in name order, while holding
@@ -259,7 +305,7 @@ class BasicRegistry {
   template <class F>
   void for_each(F&& f) const {
     std::shared_lock lock(shared_->mutex);
-    for (const auto& entry : shared_->breakers) f(*entry.second);
+    for (const auto& entry : shared_->breakers) f(*entry.second.breaker);
   }
 
   /// Every breaker, in name order, copied under the shared lock (one reference
@@ -271,27 +317,69 @@ class BasicRegistry {
   WeakView weak_view() const noexcept { return WeakView(shared_); }
 
  private:
+  // One registered breaker and the config it was created (or added) with.
+  struct Entry {
+    breaker_ptr breaker;
+    CircuitBreakerConfig created_with;
+
+    // Whether get_or_create(name, config) may hand out this breaker.
+    bool accepts(const CircuitBreakerConfig& config) const noexcept {
+      return config == created_with || config == breaker->config();
+    }
+  };
+
   // The breakers and their lock live in a shared block so that a WeakView can
   // outlive the registry safely.
   struct Shared {
     mutable std::shared_mutex mutex;
-    std::map<std::string, breaker_ptr, std::less<>> breakers;  // less<>: find by string_view
+    std::map<std::string, Entry, std::less<>> breakers;  // less<>: find by string_view
 
     std::vector<breaker_ptr> snapshot() const {
       std::vector<breaker_ptr> out;
       std::shared_lock lock(mutex);
       out.reserve(breakers.size());
-      for (const auto& entry : breakers) out.push_back(entry.second);
+      for (const auto& entry : breakers) out.push_back(entry.second.breaker);
       return out;
     }
   };
 
-  static breaker_ptr same_config_or_throw(breaker_ptr existing,
-                                          const CircuitBreakerConfig& config) {
-    if (existing->config() == config) return existing;
-    throw CircuitBreakerError(errc::invalid_config, existing->name(),
-                              "already registered with a different configuration "
-                              "(use Registry::update_config to change it)");
+  // get_or_create of a name that was not there: creates a breaker with
+  // `*requested` (nullptr: the defaults, and any breaker created meanwhile by
+  // another thread is accepted whatever its config).
+  breaker_ptr create(std::string_view name, const CircuitBreakerConfig* requested) {
+    detail::check_breaker_name(name);
+    // Built outside the lock: construction validates the config (naming the
+    // breaker and the field) and allocates.
+    auto created = std::make_shared<breaker_type>(
+        std::string(name), requested != nullptr ? *requested : CircuitBreakerConfig{}, clock_);
+    breaker_ptr winner;
+    {
+      std::unique_lock lock(shared_->mutex);
+      auto [it, inserted] =
+          shared_->breakers.try_emplace(created->name(), Entry{created, created->config()});
+      if (inserted) return created;
+      // Another thread created it first.
+      if (requested == nullptr || it->second.accepts(*requested)) return it->second.breaker;
+      winner = it->second.breaker;
+    }
+    throw_conflict(*winner, *requested);
+  }
+
+  // `requested` is refused by the existing breaker `existing`: invalid_config
+  // when it is invalid, else already_exists naming the first differing field.
+  [[noreturn]] static void throw_conflict(const breaker_type& existing,
+                                          const CircuitBreakerConfig& requested) {
+    std::string message;
+    if (requested.validate(&message)) {
+      throw CircuitBreakerError(errc::invalid_config, existing.name(), message);
+    }
+    throw CircuitBreakerError(
+        errc::already_exists, existing.name(),
+        "already exists with a different configuration; first difference (current vs "
+        "requested): " +
+            first_difference(existing.config(), requested) +
+            ". Use update_config to change a live breaker, or get_or_create(name) without a "
+            "config to use it as it is");
   }
 
   Clock clock_;
@@ -310,9 +398,16 @@ extern template class BasicRegistry<std::chrono::steady_clock>;
 /// cannot allocate it; never afterwards.
 Registry& global_registry();
 
-/// `global_registry().get_or_create(name, config)`: see
-/// `BasicRegistry::get_or_create` for the result, errors and thread safety.
+/// `global_registry().get_or_create(name)`: the breaker named `name` whatever
+/// its config, created with the defaults if there is none. See
+/// `BasicRegistry::get_or_create` for the errors and thread safety.
+std::shared_ptr<CircuitBreaker<>> get_circuit_breaker(std::string_view name);
+
+/// `global_registry().get_or_create(name, config)`: the breaker named `name`
+/// if `config` equals its creation or current config (created with `config` if
+/// there is none); `errc::already_exists` if it conflicts. See
+/// `BasicRegistry::get_or_create` for the errors and thread safety.
 std::shared_ptr<CircuitBreaker<>> get_circuit_breaker(std::string_view name,
-                                                      const CircuitBreakerConfig& config = {});
+                                                      const CircuitBreakerConfig& config);
 
 }  // namespace breaker

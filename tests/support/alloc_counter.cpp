@@ -34,6 +34,10 @@ void* counted_alloc_or_throw(std::size_t size, std::size_t align) {
 std::uint64_t thread_allocations() noexcept { return allocations; }
 std::uint64_t thread_allocated_bytes() noexcept { return allocated_bytes; }
 
+__attribute__((noinline)) void escape(const void* p) noexcept {
+  asm volatile("" : : "g"(p) : "memory");
+}
+
 }  // namespace breaker::test
 
 using breaker::test::counted_alloc;

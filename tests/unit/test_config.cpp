@@ -121,6 +121,75 @@ TEST_CASE("the non-throwing build reports no error for a valid config", "[config
   CHECK(c.failure_threshold == 2);
 }
 
+TEST_CASE("the non-throwing build reports which field is invalid", "[config][builder]") {
+  std::error_code ec;
+  std::string message = "stale text";
+  const auto c = CircuitBreakerConfig::builder()
+                     .failure_threshold(3)
+                     .half_open_max_requests(0)
+                     .call_timeout(-1ms)  // also invalid, but after half_open_max_requests
+                     .build(ec, &message);
+  CHECK(ec == errc::invalid_config);
+  CHECK(message == "half_open_max_requests must be in [1, 4095], got 0");
+  CHECK(c == CircuitBreakerConfig{});  // the defaults, never the invalid config
+
+  SECTION("the message is the one build() throws") {
+    try {
+      (void)CircuitBreakerConfig::builder().half_open_max_requests(0).build();
+      FAIL("build() accepted an invalid config");
+    } catch (const CircuitBreakerError& e) {
+      CHECK(std::string(e.what()).find(message) != std::string::npos);
+    }
+  }
+  SECTION("a valid config clears the message and the code") {
+    const auto ok = CircuitBreakerConfig::builder().failure_threshold(3).build(ec, &message);
+    CHECK_FALSE(ec);
+    CHECK(message.empty());
+    CHECK(ok.failure_threshold == 3);
+  }
+  SECTION("a null message pointer is allowed") {
+    (void)CircuitBreakerConfig::builder().success_threshold(0).build(ec, nullptr);
+    CHECK(ec == errc::invalid_config);
+  }
+}
+
+TEST_CASE("first_difference names the first differing field with both values",
+          "[config][difference]") {
+  using breaker::first_difference;
+  const CircuitBreakerConfig base;
+  CHECK(first_difference(base, base).empty());
+  CHECK(first_difference(CircuitBreakerConfig::for_cache(), CircuitBreakerConfig::for_cache())
+            .empty());
+
+  // One case per field, in declaration order: each must be named (none falls through).
+  auto changed = [&](auto set) {
+    CircuitBreakerConfig c = base;
+    set(c);
+    return first_difference(base, c);
+  };
+  CHECK(changed([](auto& c) { c.failure_threshold = 7; }) == "failure_threshold (5 vs 7)");
+  CHECK(changed([](auto& c) { c.success_threshold = 1; }) == "success_threshold (2 vs 1)");
+  CHECK(changed([](auto& c) { c.timeout_duration = 1500ms; }) ==
+        "timeout_duration (60000 ms vs 1500 ms)");
+  CHECK(changed([](auto& c) { c.half_open_max_requests = 9; }) ==
+        "half_open_max_requests (3 vs 9)");
+  CHECK(changed([](auto& c) { c.count_timeout_as_failure = false; }) ==
+        "count_timeout_as_failure (true vs false)");
+  CHECK(changed([](auto& c) { c.minimum_request_threshold = 0; }) ==
+        "minimum_request_threshold (10 vs 0)");
+  CHECK(changed([](auto& c) { c.call_timeout = 250ms; }) == "call_timeout (0 ms vs 250 ms)");
+  CHECK(changed([](auto& c) { c.record_call_durations = false; }) ==
+        "record_call_durations (true vs false)");
+
+  // Several fields differ: the first in declaration order is named, `a`'s value first.
+  CHECK(first_difference(CircuitBreakerConfig::for_http_api(),
+                         CircuitBreakerConfig::for_database()) ==
+        "failure_threshold (5 vs 10)");
+  CHECK(first_difference(CircuitBreakerConfig::for_database(),
+                         CircuitBreakerConfig::for_http_api()) ==
+        "failure_threshold (10 vs 5)");
+}
+
 TEST_CASE("a breaker refuses an invalid config and names itself", "[config][validation]") {
   CircuitBreakerConfig c;
   c.success_threshold = 0;
@@ -142,6 +211,9 @@ TEST_CASE("errors use the breaker category", "[error]") {
   CHECK(ec.message() == "operation timed out");
   CHECK(static_cast<int>(errc::open) == 1);
   CHECK(breaker::make_error_code(errc::not_found).message() == "circuit breaker not found");
+  CHECK(static_cast<int>(errc::already_exists) == 6);  // appended: earlier values unchanged
+  CHECK(breaker::make_error_code(errc::already_exists).message() ==
+        "circuit breaker already exists");
   const CircuitBreakerError e(errc::open, "db");
   CHECK(e.code() == errc::open);
   CHECK(e.breaker_name() == "db");

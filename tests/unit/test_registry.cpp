@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <future>
 #include <latch>
 #include <memory>
@@ -74,7 +75,7 @@ TEST_CASE("get_or_create returns the same breaker for an equal config", "[regist
   }
 }
 
-TEST_CASE("get_or_create with a different config throws invalid_config naming the breaker",
+TEST_CASE("get_or_create with a conflicting config throws already_exists naming the field",
           "[registry][config]") {
   breaker::Registry registry;
   const auto original = registry.get_or_create("search-api", quick_config());
@@ -83,16 +84,72 @@ TEST_CASE("get_or_create with a different config throws invalid_config naming th
     registry.get_or_create("search-api", CircuitBreakerConfig::for_database());
     FAIL("a different config was accepted");
   } catch (const CircuitBreakerError& e) {
-    CHECK(e.error() == errc::invalid_config);
-    CHECK(e.code() == errc::invalid_config);
+    CHECK(e.error() == errc::already_exists);
+    CHECK(e.code() == errc::already_exists);
     CHECK(e.breaker_name() == "search-api");
     CHECK_THAT(e.what(), Catch::Contains("search-api"));
+    // quick_config: failure_threshold 2; for_database: 10. The first differing field, both values.
+    CHECK_THAT(e.what(), Catch::Contains("failure_threshold (2 vs 10)"));
     CHECK_THAT(e.what(), Catch::Contains("update_config"));
   }
   // The registry and the breaker are unchanged.
   CHECK(registry.size() == 1);
   CHECK(registry.get("search-api") == original);
   CHECK(original->config() == quick_config());
+
+  SECTION("the first differing field is named, not just any") {
+    auto other = quick_config();
+    other.call_timeout = 250ms;
+    try {
+      registry.get_or_create("search-api", other);
+      FAIL("a different call_timeout was accepted");
+    } catch (const CircuitBreakerError& e) {
+      CHECK(e.error() == errc::already_exists);
+      CHECK_THAT(e.what(), Catch::Contains("call_timeout (0 ms vs 250 ms)"));
+    }
+  }
+}
+
+TEST_CASE("get_or_create without a config returns the existing breaker whatever its config",
+          "[registry][config]") {
+  breaker::Registry registry;
+  const auto configured = registry.get_or_create("svc", quick_config());
+  REQUIRE(configured->config() != CircuitBreakerConfig{});
+
+  CHECK(registry.get_or_create("svc") == configured);
+  CHECK(configured->config() == quick_config());  // not reset to the defaults
+
+  SECTION("and creates one with the defaults when there is none") {
+    const auto fresh = registry.get_or_create("new-svc");
+    CHECK(fresh->config() == CircuitBreakerConfig{});
+    CHECK(registry.size() == 2);
+    CHECK(registry.get_or_create("new-svc") == fresh);
+  }
+  SECTION("also after update_config") {
+    auto changed = quick_config();
+    changed.failure_threshold = 9;
+    registry.update_config("svc", changed);
+    CHECK(registry.get_or_create("svc") == configured);
+  }
+}
+
+TEST_CASE("an invalid config for an existing name throws invalid_config naming the field",
+          "[registry][config]") {
+  breaker::Registry registry;
+  const auto existing = registry.get_or_create("cache", quick_config());
+  auto bad = quick_config();
+  bad.timeout_duration = 0ms;
+
+  try {
+    registry.get_or_create("cache", bad);
+    FAIL("an invalid config was accepted");
+  } catch (const CircuitBreakerError& e) {
+    CHECK(e.error() == errc::invalid_config);  // not already_exists: the config is the problem
+    CHECK(e.breaker_name() == "cache");
+    CHECK_THAT(e.what(), Catch::Contains("timeout_duration"));
+  }
+  CHECK(registry.get("cache") == existing);
+  CHECK(existing->config() == quick_config());
 }
 
 TEST_CASE("an invalid config for a new name throws and registers nothing", "[registry][config]") {
@@ -190,9 +247,23 @@ TEST_CASE("update_config changes a live breaker's config and keeps its state",
   CHECK(b->config() == relaxed);
   CHECK(b->state() == State::open);  // state kept
   CHECK(b->stats().failed_calls == 2);
-  // The registry now hands out the breaker for the new config and refuses the old one.
+  // The registry hands out the breaker for the new config, and still for the one it was created
+  // with (call sites that pass the original config keep working); a third config conflicts.
   CHECK(registry.get_or_create("inventory", relaxed) == b);
-  CHECK_THROWS_AS(registry.get_or_create("inventory", quick_config()), CircuitBreakerError);
+  CHECK(registry.get_or_create("inventory", quick_config()) == b);
+  CHECK_THROWS_MATCHES(registry.get_or_create("inventory", CircuitBreakerConfig{}),
+                       CircuitBreakerError,
+                       Catch::Predicate<CircuitBreakerError>([](const CircuitBreakerError& e) {
+                         return e.error() == errc::already_exists;
+                       }));
+  SECTION("a second update keeps the creation config and the new current one, not the middle one") {
+    auto third = relaxed;
+    third.success_threshold = 4;
+    registry.update_config("inventory", third);
+    CHECK(registry.get_or_create("inventory", third) == b);
+    CHECK(registry.get_or_create("inventory", quick_config()) == b);
+    CHECK_THROWS_AS(registry.get_or_create("inventory", relaxed), CircuitBreakerError);
+  }
 
   SECTION("an unknown name throws not_found") {
     try {
@@ -471,8 +542,126 @@ TEST_CASE("the global registry is shared by get_circuit_breaker", "[registry][gl
   CHECK(&breaker::global_registry() == &breaker::global_registry());
   CHECK(breaker::global_registry().find("test_registry.global") == b);
   CHECK(breaker::get_circuit_breaker("test_registry.global", quick_config()) == b);
-  CHECK_THROWS_AS(breaker::get_circuit_breaker("test_registry.global"), CircuitBreakerError);
+  // Without a config: the existing breaker, whatever its config.
+  CHECK(breaker::get_circuit_breaker("test_registry.global") == b);
+  // A conflicting config: already_exists, as for any registry.
+  CHECK_THROWS_MATCHES(breaker::get_circuit_breaker("test_registry.global", CircuitBreakerConfig{}),
+                       CircuitBreakerError,
+                       Catch::Predicate<CircuitBreakerError>([](const CircuitBreakerError& e) {
+                         return e.error() == errc::already_exists;
+                       }));
   CHECK(breaker::global_registry().remove("test_registry.global"));
+  // Without a config and no such breaker: created with the defaults.
+  const auto fresh = breaker::get_circuit_breaker("test_registry.global");
+  CHECK(fresh != b);
+  CHECK(fresh->config() == CircuitBreakerConfig{});
+  CHECK(breaker::global_registry().remove("test_registry.global"));
+}
+
+TEST_CASE("add registers a user-built breaker so it is listed and health-checked",
+          "[registry][add]") {
+  ManualClock clock;
+  ManualRegistry registry{clock};
+  const auto mine = std::make_shared<breaker::CircuitBreaker<ManualClock>>("mine", quick_config(),
+                                                                             clock);
+  int transitions_heard = 0;
+  mine->on_state_change([&](const breaker::StateTransition&) { ++transitions_heard; });
+
+  CHECK(registry.add(mine) == mine);
+  CHECK(registry.find("mine") == mine);
+  CHECK(registry.get_or_create("mine") == mine);
+  CHECK(registry.get_or_create("mine", quick_config()) == mine);  // its config counts as created
+  CHECK(registry.list_names() == std::vector<std::string>{"mine"});
+
+  open_it(*mine);
+  CHECK(registry.health_check() == breaker::HealthReport{1, 0, 1, 0, false});
+  CHECK(registry.get_all_stats().at("mine").failed_calls == 2);
+  registry.reset_all();
+  CHECK(mine->state() == State::closed);
+  CHECK(transitions_heard == 2);  // its own listener heard the registry's reset
+
+  SECTION("a taken name throws already_exists and keeps the registered breaker") {
+    registry.get_or_create("theirs");
+    const auto clash = std::make_shared<breaker::CircuitBreaker<ManualClock>>("theirs",
+                                                                                quick_config());
+    for (const auto& b : {clash, mine}) {  // a created name, and the same breaker added twice
+      try {
+        registry.add(b);
+        FAIL("add accepted a taken name");
+      } catch (const CircuitBreakerError& e) {
+        CHECK(e.error() == errc::already_exists);
+        CHECK(e.breaker_name() == b->name());
+      }
+    }
+    CHECK(registry.get("theirs") != clash);
+    CHECK(registry.get("mine") == mine);
+    CHECK(registry.size() == 2);
+  }
+  SECTION("a conflicting config for an added breaker throws already_exists") {
+    CHECK_THROWS_MATCHES(registry.get_or_create("mine", CircuitBreakerConfig{}),
+                         CircuitBreakerError,
+                         Catch::Predicate<CircuitBreakerError>([](const CircuitBreakerError& e) {
+                           return e.error() == errc::already_exists;
+                         }));
+  }
+  SECTION("null and badly named breakers are refused with invalid_config") {
+    CHECK_THROWS_MATCHES(registry.add(nullptr), CircuitBreakerError,
+                         Catch::Predicate<CircuitBreakerError>([](const CircuitBreakerError& e) {
+                           return e.error() == errc::invalid_config;
+                         }));
+    for (const char* name : {"", "bad\xff"}) {
+      CHECK_THROWS_MATCHES(
+          registry.add(std::make_shared<breaker::CircuitBreaker<ManualClock>>(name)),
+          CircuitBreakerError,
+          Catch::Predicate<CircuitBreakerError>(
+              [](const CircuitBreakerError& e) { return e.error() == errc::invalid_config; }));
+    }
+    CHECK(registry.size() == 1);
+  }
+  SECTION("removing it leaves the user's breaker working") {
+    CHECK(registry.remove("mine"));
+    CHECK(mine->execute([] { return 1; }) == 1);
+    CHECK(registry.add(mine) == mine);  // and it may be added again
+  }
+}
+
+TEST_CASE("threads creating one name with conflicting configs receive one breaker or "
+          "already_exists",
+          "[registry][concurrency]") {
+  breaker::Registry registry;
+  constexpr int thread_count = 8;
+  std::latch start(thread_count);
+  std::vector<std::shared_ptr<breaker::CircuitBreaker<>>> results(thread_count);
+  std::atomic<int> conflicts{0};
+  std::atomic<int> other_errors{0};
+  std::vector<std::thread> threads;
+  threads.reserve(thread_count);
+  for (int t = 0; t < thread_count; ++t) {
+    threads.emplace_back([&, t] {
+      auto config = quick_config();
+      config.failure_threshold = static_cast<std::uint32_t>(2 + t % 2);  // two configs
+      start.arrive_and_wait();
+      try {
+        results[static_cast<std::size_t>(t)] = registry.get_or_create("contended", config);
+      } catch (const CircuitBreakerError& e) {
+        (e.error() == errc::already_exists ? conflicts : other_errors)++;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+
+  REQUIRE(registry.size() == 1);
+  const auto winner = registry.get("contended");
+  int received = 0;
+  for (const auto& r : results) {
+    if (!r) continue;
+    ++received;
+    CHECK(r == winner);
+  }
+  // Exactly the threads whose config matches the winner's receive it; the others conflict.
+  CHECK(received == thread_count / 2);
+  CHECK(conflicts == thread_count / 2);
+  CHECK(other_errors == 0);
 }
 
 TEST_CASE("to_json of a health report has the exact documented shape", "[health][json]") {

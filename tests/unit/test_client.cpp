@@ -266,3 +266,35 @@ TEST_CASE("ClientWithBreaker gets its breaker from a registry, or shares a clien
         }));
   }
 }
+
+namespace {
+// Counts its live instances: an argument destroyed twice (or never) shows in `live`.
+struct Counted {
+  static inline int live = 0;
+  Counted() { ++live; }
+  Counted(const Counted&) { ++live; }
+  Counted(Counted&&) noexcept { ++live; }
+  Counted& operator=(const Counted&) = default;
+  ~Counted() { --live; }
+};
+}  // namespace
+
+TEST_CASE("a coroutine call copies and destroys its arguments exactly once each",
+          "[client][lifetime]") {
+  ClientWithBreaker protected_client(AlertsClient{}, make_breaker());
+  REQUIRE(Counted::live == 0);
+  {
+    Counted argument;
+    auto member = [](AlertsClient& c, Counted) { return c.fetch_alerts(1); };
+    auto fallback = [c = Counted{}] { return std::vector<int>{}; };
+    const auto alerts = run([&]() -> asio::awaitable<std::vector<int>> {
+      auto first = co_await protected_client.call(member, argument);
+      auto second = co_await protected_client.call_with_fallback(member, fallback, Counted{});
+      first.insert(first.end(), second.begin(), second.end());
+      co_return first;
+    });
+    CHECK(alerts == std::vector<int>{0, 0});
+    CHECK(Counted::live == 2);  // `argument` and the fallback's capture
+  }
+  CHECK(Counted::live == 0);
+}

@@ -262,3 +262,40 @@ TEST_CASE("a coroutine decorator keeps its breaker alive until the call is over"
   CHECK(alive_during_call);
   CHECK(weak.expired());  // released with the call's frame
 }
+
+namespace {
+// Counts its live instances: a capture destroyed twice (or never) shows in `live`.
+struct Counted {
+  static inline int live = 0;
+  Counted() { ++live; }
+  Counted(const Counted&) { ++live; }
+  Counted(Counted&&) noexcept { ++live; }
+  Counted& operator=(const Counted&) = default;
+  ~Counted() { --live; }
+};
+}  // namespace
+
+TEST_CASE("the decorators copy and destroy the captures of op and fallback exactly once each",
+          "[decorators][lifetime]") {
+  ManualRegistry registry;
+  REQUIRE(Counted::live == 0);
+  {
+    // Named lambdas (the g++ 12 rule); each holds one Counted.
+    auto op = [c = Counted{}]() -> asio::awaitable<int> { co_return 1; };
+    auto fallback = [c = Counted{}] { return 0; };
+    auto sync_op = [c = Counted{}] { return 2; };
+    REQUIRE(Counted::live == 3);
+    const int sum = run([&]() -> asio::awaitable<int> {
+      int total = co_await with_circuit_breaker(registry, "counted", two_strikes(), op);
+      total += co_await with_circuit_breaker_and_fallback(registry, "counted", two_strikes(), op,
+                                                          fallback);
+      co_return total;
+    });
+    CHECK(sum == 2);
+    CHECK(with_circuit_breaker(registry, "counted", two_strikes(), sync_op) == 2);
+    CHECK(with_circuit_breaker_and_fallback(registry, "counted", two_strikes(), sync_op,
+                                            fallback) == 2);
+    CHECK(Counted::live == 3);  // every copy made by the calls is gone, the originals remain
+  }
+  CHECK(Counted::live == 0);
+}

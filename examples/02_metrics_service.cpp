@@ -27,7 +27,6 @@
 #include <breaker/prometheus.hpp>
 
 #include <prometheus/exposer.h>
-#include <prometheus/registry.h>
 
 #include <CivetServer.h>
 #include <civetweb.h>
@@ -184,9 +183,10 @@ int main(int argc, char** argv) {
   try {
     simulate_traffic();
 
-    auto metrics = std::make_shared<prometheus::Registry>();
-    breaker::init_circuit_breaker_metrics(*metrics,
-                                          {.prefix = options->prefix, .breakers = nullptr});
+    // The recommended way in: a prometheus::Collectable of the breaker registry (here the
+    // global one), registered with the Exposer. It must live as long as it is scraped.
+    const auto metrics = breaker::make_circuit_breaker_collectable(
+        {.prefix = options->prefix, .breakers = nullptr});
 
     CivetCallbacks callbacks;  // must outlive the server
     callbacks.begin_request = begin_request;

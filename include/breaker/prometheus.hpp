@@ -28,11 +28,36 @@
 /// Cost: nothing on the call path. Each scrape takes a snapshot of the
 /// registry (shared lock, one reference count per breaker) and reads each
 /// breaker's counters.
+///
+/// Three ways to export, all with the same families:
+///
+/// - **Recommended**: `make_circuit_breaker_collectable(registry)`, a public
+///   `prometheus::Collectable`, registered with prometheus-cpp's
+///   `exposer.RegisterCollectable(collectable)` (or merged into any collector of
+///   your own). It uses only prometheus-cpp's public interface.
+/// - `init_circuit_breaker_metrics(prometheus::Registry&, ...)` (the seed's
+///   way): the families appear in an existing `prometheus::Registry`.
+/// - `circuit_breaker_metrics_text(registry)`: the text exposition as a string,
+///   for a `/metrics` route of a server you already run (e.g. the
+///   `breaker::restinio` component's `metrics_handler`), with no second HTTP
+///   stack.
+///
+/// What a metrics service links (CMake targets):
+///
+/// - `breaker::prometheus` (brings `prometheus-cpp::core`): the collectable,
+///   `init_circuit_breaker_metrics`, `circuit_breaker_metrics_text`.
+/// - `prometheus-cpp::pull`: prometheus-cpp's `Exposer` (its own HTTP server,
+///   civetweb inside). Nothing more is needed to serve `/metrics` with it.
+/// - `civetweb::civetweb-cpp` (Debian `libcivetweb-dev`): only when the service
+///   adds routes of its own to the Exposer's civetweb server (`CivetServer`,
+///   `CivetHandler`, e.g. a `/health` next to `/metrics`): `prometheus-cpp::pull`
+///   links civetweb only privately, so code of yours that uses it must link it.
 
 #include "breaker/registry.hpp"
 #include "breaker/state.hpp"
 #include "breaker/stats.hpp"
 
+#include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
@@ -103,6 +128,73 @@ void init_circuit_breaker_metrics(prometheus::Registry& registry,
 template <class Clock>
 std::vector<prometheus::MetricFamily> collect_circuit_breaker_metrics(
     const BasicRegistry<Clock>& breakers, std::string_view prefix = {});
+
+/// `families` in the Prometheus text exposition format (version 0.0.4), as
+/// prometheus-cpp's `TextSerializer` writes it. Thread safety: a pure function.
+std::string serialize_metrics_text(const std::vector<prometheus::MetricFamily>& families);
+
+/// The seven families of `breakers` as they are now, as Prometheus text
+/// (version 0.0.4; serve it with `Content-Type: text/plain; version=0.0.4;
+/// charset=utf-8`). For a `/metrics` route of a server you already have.
+/// \throws std::invalid_argument for an invalid prefix; `std::bad_alloc`.
+/// Thread safety: any thread.
+template <class Clock>
+std::string circuit_breaker_metrics_text(const BasicRegistry<Clock>& breakers,
+                                         std::string_view prefix = {}) {
+  return serialize_metrics_text(collect_circuit_breaker_metrics(breakers, prefix));
+}
+
+namespace detail {
+class MetricsSource;
+/// \throws std::invalid_argument when `prefix` makes invalid metric names.
+void check_metrics_prefix(std::string_view prefix);
+}  // namespace detail
+
+/// The breakers of one registry as a `prometheus::Collectable`, the public
+/// prometheus-cpp extension point: register it with
+/// `exposer.RegisterCollectable(collectable)` (the Exposer keeps a
+/// `std::weak_ptr`: keep the `std::shared_ptr` alive as long as it should be
+/// scraped). Each `Collect()` returns the seven families (see the top of this
+/// file) read from the breakers at that moment, breakers created later
+/// included.
+///
+/// Lifetimes: holds a weak reference to the breaker registry; once that is
+/// destroyed, `Collect()` returns no families (nothing dangles).
+/// Thread safety: `Collect()` may run concurrently with itself and with any use
+/// of the breakers (the Exposer scrapes from its own threads).
+class CircuitBreakerCollectable final : public prometheus::Collectable {
+ public:
+  /// Exports `breakers` with family names prefixed by `prefix` (see
+  /// `MetricsOptions::prefix`).
+  /// \throws std::invalid_argument when the prefix makes invalid metric names;
+  ///   `std::bad_alloc`.
+  template <class Clock>
+  explicit CircuitBreakerCollectable(const BasicRegistry<Clock>& breakers,
+                                     std::string_view prefix = {});
+
+  /// The seven families now (none once the breaker registry is destroyed).
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+  /// The prefix of the family names.
+  const std::string& prefix() const noexcept { return prefix_; }
+
+ private:
+  std::string prefix_;
+  std::shared_ptr<const detail::MetricsSource> source_;
+};
+
+/// A collectable of `breakers`, ready for `exposer.RegisterCollectable(...)`.
+/// \throws std::invalid_argument for an invalid prefix; `std::bad_alloc`.
+template <class Clock>
+std::shared_ptr<CircuitBreakerCollectable> make_circuit_breaker_collectable(
+    const BasicRegistry<Clock>& breakers, std::string_view prefix = {}) {
+  return std::make_shared<CircuitBreakerCollectable>(breakers, prefix);
+}
+
+/// A collectable of `*options.breakers` (nullptr: `global_registry()`) with
+/// `options.prefix`. \throws std::invalid_argument for an invalid prefix.
+std::shared_ptr<CircuitBreakerCollectable> make_circuit_breaker_collectable(
+    const MetricsOptions& options = {});
 
 namespace detail {
 
@@ -185,6 +277,14 @@ void attach_metrics(prometheus::Registry& registry, std::string_view prefix,
                     std::shared_ptr<const MetricsSource> source);
 
 }  // namespace detail
+
+template <class Clock>
+CircuitBreakerCollectable::CircuitBreakerCollectable(const BasicRegistry<Clock>& breakers,
+                                                     std::string_view prefix)
+    : prefix_(prefix),
+      source_(std::make_shared<detail::RegistryMetricsSource<Clock>>(breakers.weak_view())) {
+  detail::check_metrics_prefix(prefix_);
+}
 
 template <class Clock>
 void init_circuit_breaker_metrics(prometheus::Registry& registry,

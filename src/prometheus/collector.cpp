@@ -26,6 +26,7 @@
 #include <prometheus/metric_type.h>
 #include <prometheus/registry.h>
 #include <prometheus/summary.h>
+#include <prometheus/text_serializer.h>
 
 #include <array>
 #include <cstddef>
@@ -289,6 +290,8 @@ std::vector<prometheus::MetricFamily> MetricFamiliesBuilder::finish() && {
   return std::move(families_);
 }
 
+void check_metrics_prefix(std::string_view prefix) { static_cast<void>(family_names(prefix)); }
+
 void attach_metrics(prometheus::Registry& registry, std::string_view prefix,
                     std::shared_ptr<const MetricsSource> source) {
   prometheus::detail::Builder<PrometheusRegistryAccess>::attach(registry, prefix,
@@ -300,6 +303,21 @@ void attach_metrics(prometheus::Registry& registry, std::string_view prefix,
 void init_circuit_breaker_metrics(prometheus::Registry& registry, const MetricsOptions& options) {
   Registry& breakers = options.breakers != nullptr ? *options.breakers : global_registry();
   init_circuit_breaker_metrics(registry, breakers, options.prefix);
+}
+
+std::string serialize_metrics_text(const std::vector<prometheus::MetricFamily>& families) {
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+std::vector<prometheus::MetricFamily> CircuitBreakerCollectable::Collect() const {
+  if (source_->expired()) return {};
+  return source_->collect(prefix_);
+}
+
+std::shared_ptr<CircuitBreakerCollectable> make_circuit_breaker_collectable(
+    const MetricsOptions& options) {
+  const Registry& breakers = options.breakers != nullptr ? *options.breakers : global_registry();
+  return make_circuit_breaker_collectable(breakers, options.prefix);
 }
 
 }  // namespace breaker

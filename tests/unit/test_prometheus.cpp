@@ -455,3 +455,109 @@ TEST_CASE("a scrape of ten thousand breakers stays cheap", "[prometheus][scale]"
                     << " ms, TextSerializer " << ms(serialized - collected) << " ms, "
                     << text.size() / 1024 << " KiB of text");
 }
+
+TEST_CASE("the collectable exports the same seven families as init_circuit_breaker_metrics",
+          "[prometheus][collectable]") {
+  // Setup: one breaker driven open on a manual clock.
+  ManualClock clock;
+  ManualRegistry breakers{clock};
+  const auto svc = breakers.get_or_create("svc", quick_config());
+  svc->execute([&] { clock.advance(3ms); });
+  for (int i = 0; i < 2; ++i) {
+    CHECK_THROWS_AS(svc->execute([] { throw std::runtime_error("down"); }), std::runtime_error);
+  }
+  CHECK_THROWS_AS(svc->execute([] {}), breaker::CircuitBreakerError);
+
+  prometheus::Registry registry;
+  breaker::init_circuit_breaker_metrics(registry, breakers);
+  const std::shared_ptr<prometheus::Collectable> collectable =
+      breaker::make_circuit_breaker_collectable(breakers);
+
+  const auto families = collectable->Collect();
+  CHECK(family_names(families) == seven_families);
+  CHECK(serialize(families) == scrape(registry));
+  CHECK(samples(serialize(families), "circuit_breaker_state") ==
+        std::vector<std::string>{R"(circuit_breaker_state{name="svc"} 1)"});
+  CHECK(samples(serialize(families), "circuit_breaker_rejected_calls_total") ==
+        std::vector<std::string>{R"(circuit_breaker_rejected_calls_total{name="svc"} 1)"});
+}
+
+TEST_CASE("the collectable reads the breakers at each Collect(): added ones appear, removed go",
+          "[prometheus][collectable]") {
+  breaker::Registry breakers;
+  const auto collectable = breaker::make_circuit_breaker_collectable(breakers);
+  CHECK(family_names(collectable->Collect()) == seven_families);
+  for (const auto& family : collectable->Collect()) CHECK(family.metric.empty());
+
+  breakers.get_or_create("a");
+  breakers.get_or_create("b")->force_open();
+  CHECK(samples(serialize(collectable->Collect()), "circuit_breaker_state") ==
+        std::vector<std::string>{R"(circuit_breaker_state{name="a"} 0)",
+                                 R"(circuit_breaker_state{name="b"} 1)"});
+  breakers.remove("a");
+  CHECK(samples(serialize(collectable->Collect()), "circuit_breaker_state") ==
+        std::vector<std::string>{R"(circuit_breaker_state{name="b"} 1)"});
+}
+
+TEST_CASE("the collectable applies a prefix and refuses an invalid one",
+          "[prometheus][collectable]") {
+  breaker::Registry breakers;
+  breakers.get_or_create("api");
+  const auto collectable = breaker::make_circuit_breaker_collectable(breakers, "llm_incident_manager");
+  CHECK(collectable->prefix() == "llm_incident_manager");
+  CHECK(samples(serialize(collectable->Collect()), "llm_incident_manager_circuit_breaker_state") ==
+        std::vector<std::string>{R"(llm_incident_manager_circuit_breaker_state{name="api"} 0)"});
+
+  CHECK_THROWS_AS(breaker::make_circuit_breaker_collectable(breakers, "bad prefix"),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(breaker::make_circuit_breaker_collectable(breakers, "9starts_with_digit"),
+                  std::invalid_argument);
+  CHECK_THROWS_WITH(breaker::CircuitBreakerCollectable(breakers, "a-b"), Catch::Contains("a-b"));
+}
+
+TEST_CASE("the collectable returns no families once its breaker registry is destroyed",
+          "[prometheus][collectable]") {
+  std::shared_ptr<breaker::CircuitBreakerCollectable> collectable;
+  {
+    breaker::Registry breakers;
+    breakers.get_or_create("short-lived");
+    collectable = breaker::make_circuit_breaker_collectable(breakers);
+    CHECK(collectable->Collect().size() == 7);
+  }
+  CHECK(collectable->Collect().empty());
+}
+
+TEST_CASE("the collectable's default options export the global registry",
+          "[prometheus][collectable][global]") {
+  const auto collectable = breaker::make_circuit_breaker_collectable();
+  breaker::get_circuit_breaker("test_prometheus.collectable")->execute([] {});
+  CHECK(serialize(collectable->Collect())
+            .find(R"(circuit_breaker_calls_total{name="test_prometheus.collectable",status="allowed"} 1)") !=
+        std::string::npos);
+  breaker::global_registry().remove("test_prometheus.collectable");
+
+  breaker::Registry mine;
+  mine.get_or_create("mine");
+  const auto from_options =
+      breaker::make_circuit_breaker_collectable({.prefix = "p", .breakers = &mine});
+  CHECK(samples(serialize(from_options->Collect()), "p_circuit_breaker_state") ==
+        std::vector<std::string>{R"(p_circuit_breaker_state{name="mine"} 0)"});
+}
+
+TEST_CASE("circuit_breaker_metrics_text is the TextSerializer output of the seven families",
+          "[prometheus][text]") {
+  ManualClock clock;
+  ManualRegistry breakers{clock};
+  breakers.get_or_create("svc", quick_config())->execute([&] { clock.advance(2ms); });
+  breakers.get_or_create("name with \"quotes\"\nand a newline");
+
+  const std::string text = breaker::circuit_breaker_metrics_text(breakers);
+  CHECK(text == serialize(breaker::collect_circuit_breaker_metrics(breakers)));
+  CHECK(valid_exposition(text));
+  CHECK(samples(text, "circuit_breaker_successful_calls_total") ==
+        std::vector<std::string>{
+            R"(circuit_breaker_successful_calls_total{name="name with \"quotes\"\nand a newline"} 0)",
+            R"(circuit_breaker_successful_calls_total{name="svc"} 1)"});
+  CHECK(breaker::circuit_breaker_metrics_text(breakers, "x").rfind("# HELP x_circuit_breaker_state ", 0) == 0);
+  CHECK_THROWS_AS(breaker::circuit_breaker_metrics_text(breakers, "-"), std::invalid_argument);
+}

@@ -121,7 +121,8 @@ sink) whose failure modes switch on a schedule, and serves on 127.0.0.1:
   /api/breakers the same data as JSON
   /health       the registry's health JSON (200 healthy, 503 degraded)
   /metrics      Prometheus text exposition
-  /api/incidents a guarded endpoint (503 + Retry-After while its breaker is open)
+  /api/alerts   a guarded endpoint: the sentinel's alerts, else the cached ones (fallback),
+                else 503 + Retry-After (also while its breaker is open)
 
   --port N          port of the demo's server (default 0: a free port, printed as
                     "listening on http://127.0.0.1:<port>")
@@ -134,6 +135,15 @@ sink) whose failure modes switch on a schedule, and serves on 127.0.0.1:
   --seed N          seed of the dependencies' random failures (default 1)
   --help            this text
 
+Breakers: one per dependency, named sentinel-alerts, llm-summariser (call_timeout 400 ms),
+incident-store, incident-cache, notify.slack, notify.pagerduty, and api-alerts (the server guard),
+with the seed's presets (for_http_api, for_llm_service, for_database, for_cache,
+for_notifications) except two fields scaled to the run so that each can open, probe and close
+within --duration: timeout_duration = min(preset, max(500 ms, duration / 15)) and
+minimum_request_threshold = min(preset, 3).
+
+After --duration the demo stops polling, waits (at most max(5 s, duration / 4)) for the
+notification retry queues to drain, prints a summary and exits.
 Ctrl-C ends the demo early, with the summary. Exit codes: 0 done, 1 runtime error, 2 bad usage.
 )";
   return text;

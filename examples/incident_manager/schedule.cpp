@@ -50,11 +50,14 @@ FailureMode Schedule::mode_at(std::chrono::milliseconds elapsed) const noexcept 
 
 DemoSchedules demo_schedules(std::chrono::milliseconds d) {
   using M = FailureMode;
+  // The sentinel's outage comes first (no new alerts while it lasts, then a backlog); the
+  // others fail while alerts flow, so their breakers see traffic in trouble. All healthy from
+  // 0.72 of the run: every breaker has time to probe and close.
   return DemoSchedules{
-      Schedule({{0.0, M::healthy}, {0.15, M::erroring}, {0.40, M::recovering}, {0.55, M::healthy}}, d),
-      Schedule({{0.0, M::healthy}, {0.25, M::slow}, {0.50, M::healthy}}, d),
-      Schedule({{0.0, M::healthy}, {0.20, M::down}, {0.60, M::healthy}}, d),
-      Schedule({{0.0, M::healthy}, {0.45, M::erroring}, {0.70, M::healthy}}, d),
+      Schedule({{0.0, M::healthy}, {0.10, M::erroring}, {0.25, M::recovering}, {0.35, M::healthy}}, d),
+      Schedule({{0.0, M::healthy}, {0.40, M::slow}, {0.60, M::healthy}}, d),
+      Schedule({{0.0, M::healthy}, {0.30, M::down}, {0.62, M::healthy}}, d),
+      Schedule({{0.0, M::healthy}, {0.50, M::erroring}, {0.72, M::healthy}}, d),
   };
 }
 

@@ -4,6 +4,7 @@
 #include "options.hpp"
 #include "schedule.hpp"
 #include "view.hpp"
+#include "demo_config.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -92,8 +93,12 @@ TEST_CASE("every dependency has trouble and is healthy for the last fifth", "[de
     CHECK(trouble);
     CHECK(schedule->mode_at(24s) == FailureMode::healthy);
   }
-  CHECK(s.llm.mode_at(10s) == FailureMode::slow);
-  CHECK(s.slack.mode_at(10s) == FailureMode::down);
+  CHECK(s.sentinel.mode_at(5s) == FailureMode::erroring);
+  CHECK(s.llm.mode_at(15s) == FailureMode::slow);
+  CHECK(s.slack.mode_at(15s) == FailureMode::down);
+  CHECK(s.pagerduty.mode_at(18s) == FailureMode::erroring);
+  // Trouble while alerts flow: the sentinel is healthy again before the others fail.
+  CHECK(s.sentinel.mode_at(11s) == FailureMode::healthy);
 }
 
 TEST_CASE("the view prints aligned rows and redraws in place on a terminal", "[demo][view]") {
@@ -118,4 +123,38 @@ TEST_CASE("the view prints aligned rows and redraws in place on a terminal", "[d
   lines_view.log("sentinel: closed -> open");
   CHECK(plain.str().find('\x1b') == std::string::npos);
   CHECK_THAT(plain.str(), Catch::Contains("sentinel: closed -> open"));
+}
+
+TEST_CASE("the demo scales each preset's open period and volume gate to the run, nothing else",
+          "[demo][config]") {
+  using breaker::CircuitBreakerConfig;
+  for (const CircuitBreakerConfig& preset :
+       {CircuitBreakerConfig::for_http_api(), CircuitBreakerConfig::for_llm_service(),
+        CircuitBreakerConfig::for_database(), CircuitBreakerConfig::for_cache(),
+        CircuitBreakerConfig::for_notifications()}) {
+    const CircuitBreakerConfig thirty = scaled_for_demo(preset, 30s);
+    CHECK(thirty.timeout_duration == 2s);
+    CHECK(thirty.minimum_request_threshold == 3);
+    CHECK(!thirty.validate());
+    CircuitBreakerConfig same = thirty;
+    same.timeout_duration = preset.timeout_duration;
+    same.minimum_request_threshold = preset.minimum_request_threshold;
+    CHECK(same == preset);
+    CHECK(scaled_for_demo(preset, 3s).timeout_duration == 500ms);  // floor
+  }
+  // A long run keeps the preset's own open period.
+  CHECK(scaled_for_demo(CircuitBreakerConfig::for_database(), 1h).timeout_duration == 10s);
+  CircuitBreakerConfig small = CircuitBreakerConfig::for_http_api();
+  small.minimum_request_threshold = 1;
+  CHECK(scaled_for_demo(small, 30s).minimum_request_threshold == 1);
+}
+
+TEST_CASE("the demo polls and raises alerts at a rate scaled to the run, within bounds",
+          "[demo][config]") {
+  CHECK(poll_interval(30s) == 500ms);
+  CHECK(poll_interval(12s) == 200ms);
+  CHECK(poll_interval(1s) == 100ms);
+  CHECK(alert_interval(30s) == 1s);
+  CHECK(alert_interval(12s) == 400ms);
+  CHECK(alert_interval(24h) == 2s);
 }

@@ -597,6 +597,9 @@ class Demo {
         history.push_back({{"t", s.t_ms}, {"state", s.state}, {"calls", s.calls}, {"failures", s.failures},
                            {"rejections", s.rejections}});
       }
+      // The last point is now, so the chart ends in the state the row shows.
+      history.push_back({{"t", unix_ms()}, {"state", row.state}, {"calls", row.calls}, {"failures", row.failures},
+                         {"rejections", row.rejections}});
       out.push_back({{"name", row.name}, {"state", row.state}, {"calls", row.calls},
                      {"failures", row.failures}, {"rejections", row.rejections},
                      {"time_left_open_ms", row.time_left_open.count()}, {"history", std::move(history)}});

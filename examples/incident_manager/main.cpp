@@ -30,6 +30,10 @@
 #include <breaker/notify/notifier_with_breaker.hpp>
 #include <breaker/notify/pagerduty.hpp>
 #include <breaker/notify/slack.hpp>
+#include <breaker/postgres/connection.hpp>
+#include <breaker/postgres/store.hpp>
+#include <breaker/redis/cache.hpp>
+#include <breaker/redis/connection.hpp>
 #include <breaker/prometheus.hpp>
 #include <breaker/restinio/guard.hpp>
 #include <breaker/restinio/routes.hpp>
@@ -47,10 +51,12 @@
 
 #include <curl/curl.h>
 #include <fmt/format.h>
+#include <libpq-fe.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -131,6 +137,102 @@ class MemoryCache {
   std::map<std::string, std::string> entries_;
 };
 
+/// The incident store on PostgreSQL (--postgres): one table, one parameterised upsert. Wrapped in
+/// breaker::postgres::CircuitBreakerStore (SQLSTATE policy) with the incident-store breaker.
+class PostgresIncidents {
+ public:
+  explicit PostgresIncidents(std::shared_ptr<breaker::postgres::Connection> connection)
+      : connection_(std::move(connection)) {}
+
+  asio::awaitable<void> migrate() {
+    co_await connection_->query(
+        "CREATE TABLE IF NOT EXISTS demo_incidents (id text PRIMARY KEY, doc jsonb NOT NULL, "
+        "stored_at timestamptz NOT NULL DEFAULT now())");
+  }
+
+  asio::awaitable<void> put(std::string id, std::string doc) {
+    co_await connection_->execute(
+        "INSERT INTO demo_incidents (id, doc) VALUES ($1, $2::jsonb) "
+        "ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc, stored_at = now()",
+        id, doc);
+  }
+
+ private:
+  std::shared_ptr<breaker::postgres::Connection> connection_;
+};
+
+/// --postgres's libpq connection string (parsed by libpq's PQconninfoParse) as the component's
+/// ConnectionConfig. \throws std::invalid_argument naming what is wrong.
+breaker::postgres::ConnectionConfig postgres_config(const std::string& conninfo) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (options == nullptr) {
+    std::string message = error != nullptr ? error : "out of memory";
+    PQfreemem(error);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw std::invalid_argument("--postgres: " + message);
+  }
+  breaker::postgres::ConnectionConfig config;
+  config.application_name = "incident_manager";
+  config.connect_timeout = 2s;
+  config.query_timeout = 2s;
+  config.hostaddr.clear();
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string key = o->keyword, value = o->val;
+    if (key == "hostaddr" || key == "host") {
+      if (config.hostaddr.empty() || key == "hostaddr") config.hostaddr = value;
+    } else if (key == "port") {
+      unsigned port = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), port);
+      if (ec != std::errc{} || end != value.data() + value.size() || port == 0 || port > 65535) {
+        PQconninfoFree(options);
+        throw std::invalid_argument("--postgres: port must be a number from 1 to 65535, not '" + value + "'");
+      }
+      config.port = static_cast<std::uint16_t>(port);
+    } else if (key == "user") {
+      config.user = value;
+    } else if (key == "password") {
+      config.password = value;
+    } else if (key == "dbname") {
+      config.dbname = value;
+    } else if (key == "sslmode") {
+      config.sslmode = value;
+    }
+  }
+  PQconninfoFree(options);
+  if (config.hostaddr.empty()) config.hostaddr = "127.0.0.1";
+  std::string message;
+  if (config.validate(&message)) throw std::invalid_argument("--postgres: " + message);
+  return config;
+}
+
+/// --redis's URL (redis://HOST:PORT, parsed by libcurl's URL API) as the component's config.
+/// \throws std::invalid_argument naming what is wrong.
+breaker::redis::ConnectionConfig redis_config(const std::string& url) {
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> parsed(curl_url(), &curl_url_cleanup);
+  if (!parsed || curl_url_set(parsed.get(), CURLUPART_URL, url.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+    throw std::invalid_argument("--redis: not a URL: '" + url + "' (expected redis://127.0.0.1:PORT)");
+  }
+  auto part = [&](CURLUPart which) -> std::string {
+    char* text = nullptr;
+    if (curl_url_get(parsed.get(), which, &text, 0) != CURLUE_OK || text == nullptr) return {};
+    std::string value = text;
+    curl_free(text);
+    return value;
+  };
+  if (part(CURLUPART_SCHEME) != "redis") throw std::invalid_argument("--redis: the scheme must be redis://");
+  breaker::redis::ConnectionConfig config;
+  config.host = part(CURLUPART_HOST);
+  const std::string port = part(CURLUPART_PORT);
+  if (!port.empty()) config.port = static_cast<std::uint16_t>(std::stoul(port));  // curl checked 0..65535
+  config.connect_timeout = 1s;
+  config.command_timeout = 500ms;
+  std::string message;
+  if (config.validate(&message)) throw std::invalid_argument("--redis: " + message);
+  return config;
+}
+
 /// What became of the notifications to one destination (thread-safe).
 struct Ledger {
   std::mutex mutex;
@@ -181,6 +283,8 @@ class Demo {
         registry_.get_or_create("notify.pagerduty", im::scaled_for_demo(Config::for_notifications(), d));
     api_cb_ = registry_.get_or_create("api-alerts", im::scaled_for_demo(Config::for_http_api(), d));
     guard_ = std::make_shared<breaker::ServerGuard>(api_cb_);
+    if (!options.postgres_url.empty()) pg_config_ = postgres_config(options.postgres_url);
+    if (!options.redis_url.empty()) redis_config_ = redis_config(options.redis_url);
 
     for (const auto& cb : registry_.snapshot()) {
       cb->on_state_change([this](const breaker::StateTransition& t) { on_transition(t); });
@@ -192,6 +296,15 @@ class Demo {
     start_dependencies();
     sentinel_client_.emplace(io_.get_executor(), sentinel_cb_);
     http_.emplace(io_.get_executor());
+    if (pg_config_) {
+      auto connection = std::make_shared<breaker::postgres::Connection>(io_.get_executor(), *pg_config_);
+      pg_store_.emplace(PostgresIncidents(connection), store_cb_);
+      pg_migrate_.emplace(connection);
+    }
+    if (redis_config_) {
+      redis_ = std::make_shared<breaker::redis::Connection>(io_.get_executor(), *redis_config_);
+      redis_cache_.emplace(cache_cb_);
+    }
     start_notifiers();
 
     // The server is opened on the io_context (restinio's rule for an external one), which two
@@ -227,9 +340,11 @@ class Demo {
     {
       std::lock_guard lock(view_mutex_);
       view_.log(fmt::format(
-          "dependencies on 127.0.0.1: sentinel :{}, llm :{}, slack :{}, pagerduty :{}; store: in-memory; "
-          "cache: in-memory; running for {:.1f}s",
+          "dependencies on 127.0.0.1: sentinel :{}, llm :{}, slack :{}, pagerduty :{}; store: {}; "
+          "cache: {}; running for {:.1f}s",
           sentinel_->port(), llm_->port(), slack_->port(), pagerduty_->port(),
+          pg_config_ ? fmt::format("PostgreSQL {}:{}", pg_config_->hostaddr, pg_config_->port) : "in-memory",
+          redis_config_ ? fmt::format("Redis {}:{}", redis_config_->host, redis_config_->port) : "in-memory",
           static_cast<double>(options_.duration.count()) / 1000.0));
     }
 
@@ -410,7 +525,7 @@ class Demo {
       request.timeout = 1s;
       breaker::http::Response response = co_await sentinel_client_->request(std::move(request));
       if (response.status == 200) {
-        cache_set("alerts", response.body);
+        co_await cache_set("alerts", response.body);
         fetched.source = Fetched::Source::sentinel;
         fetched.body = std::move(response.body);
         co_return fetched;
@@ -421,7 +536,7 @@ class Demo {
     } catch (const std::exception& e) {
       fetched.why = e.what();
     }
-    if (auto cached = cache_get("alerts")) {
+    if (auto cached = co_await cache_get("alerts")) {
       fetched.source = Fetched::Source::cache;
       fetched.body = std::move(*cached);
     }
@@ -495,12 +610,8 @@ class Demo {
     const std::string id = alert["id"].get<std::string>();
     json incident = {{"id", id},       {"title", alert["title"]}, {"severity", alert["severity"]},
                      {"source", alert["source"]}, {"summary", summary}, {"created_at", unix_ms()}};
-    try {
-      store_cb_->execute([&] { store_.put(id, incident); });
-    } catch (const std::exception&) {
-      ++store_failures_;
-    }
-    cache_set("incident:" + id, incident.dump());
+    co_await store_put(id, incident);
+    co_await cache_set("incident:" + id, incident.dump());
 
     notify::Incident message;
     message.id = id;
@@ -534,21 +645,58 @@ class Demo {
     });
   }
 
-  void cache_set(const std::string& key, std::string value) {
+  /// Stores an incident through the incident-store breaker (in memory, or PostgreSQL through
+  /// CircuitBreakerStore). A failure is counted; the incident still gets its notifications.
+  asio::awaitable<void> store_put(std::string id, json incident) {
+    bool ok = false;
     try {
-      cache_cb_->execute([&] { cache_.set(key, std::move(value)); });
+      if (pg_store_) {
+        auto put = [](PostgresIncidents& store, std::string key, std::string doc) {
+          return store.put(std::move(key), std::move(doc));
+        };
+        co_await pg_store_->call(put, id, incident.dump());
+      } else {
+        store_cb_->execute([&] { store_.put(id, incident); });
+      }
+      ok = true;
+    } catch (const std::exception&) {
+    }
+    ++(ok ? stored_ : store_failures_);
+  }
+
+  /// Caches through the incident-cache breaker (in memory, or Redis through CircuitBreakerRedis
+  /// with a 10-minute expiry). A failure is counted and otherwise ignored (a cache is optional).
+  asio::awaitable<void> cache_set(std::string key, std::string value) {
+    try {
+      if (redis_cache_) {
+        auto set = [redis = redis_, key, value]() -> asio::awaitable<void> {
+          co_await redis->set(key, value, std::chrono::minutes(10));
+        };
+        co_await redis_cache_->execute(set);
+      } else {
+        cache_cb_->execute([&] { cache_.set(key, std::move(value)); });
+      }
     } catch (const std::exception&) {
       ++cache_failures_;
     }
   }
 
-  std::optional<std::string> cache_get(const std::string& key) {
+  /// A cached value, or nothing on a miss or when the cache fails (counted).
+  asio::awaitable<std::optional<std::string>> cache_get(std::string key) {
+    std::optional<std::string> value;
     try {
-      return cache_cb_->execute([&] { return cache_.get(key); });
+      if (redis_cache_) {
+        auto get = [redis = redis_, key]() -> asio::awaitable<std::optional<std::string>> {
+          co_return co_await redis->get(key);
+        };
+        value = co_await redis_cache_->execute(get);
+      } else {
+        value = cache_cb_->execute([&] { return cache_.get(key); });
+      }
     } catch (const std::exception&) {
       ++cache_failures_;
-      return std::nullopt;
     }
+    co_return value;
   }
 
   // ---- observing the breakers -----------------------------------------------------------------
@@ -644,6 +792,11 @@ class Demo {
 
   asio::awaitable<void> main_flow() {
     using namespace asio::experimental::awaitable_operators;
+    if (pg_migrate_) {
+      PostgresIncidents incidents(*pg_migrate_);
+      co_await incidents.migrate();  // throws: the demo exits 1 naming the error
+      pg_migrate_.reset();
+    }
     ++handling_;
     asio::co_spawn(io_, poll_sentinel(), [this](std::exception_ptr) { --handling_; });
     ++tasks_;
@@ -726,8 +879,11 @@ class Demo {
         "GET /api/alerts {})\n",
         llm_fallbacks_ + poll_fallbacks_ + api_fallbacks_, llm_fallbacks_.load(), poll_fallbacks_.load(),
         api_fallbacks_.load());
-    std::cout << fmt::format("alerts handled: {}; incidents stored: {}; GET /api/alerts 503s: {}\n", seen_.size(),
-                             store_.size(), api_unavailable_.load());
+    std::cout << fmt::format("alerts handled: {}; incidents stored: {} ({}; {} failed); cache failures: {} ({}); "
+                             "GET /api/alerts 503s: {}\n",
+                             seen_.size(), stored_.load(), pg_config_ ? "PostgreSQL" : "in memory",
+                             store_failures_.load(), cache_failures_.load(), redis_config_ ? "Redis" : "in memory",
+                             api_unavailable_.load());
 
     std::uint64_t sent = 0, delivered = 0, late = 0, lost = 0;
     for (auto [name, ledger, sink, pd] :
@@ -776,6 +932,12 @@ class Demo {
   std::optional<notify::NotifierWithBreaker<notify::PagerDutySender>> pagerduty_notifier_;
   MemoryStore store_;
   MemoryCache cache_;
+  std::optional<breaker::postgres::ConnectionConfig> pg_config_;
+  std::optional<breaker::redis::ConnectionConfig> redis_config_;
+  std::optional<breaker::postgres::CircuitBreakerStore<PostgresIncidents>> pg_store_;
+  std::optional<std::shared_ptr<breaker::postgres::Connection>> pg_migrate_;
+  std::shared_ptr<breaker::redis::Connection> redis_;
+  std::optional<breaker::redis::CircuitBreakerRedis<>> redis_cache_;
   std::unique_ptr<restinio::http_server_t<Traits>> server_;
 
   bool in_place_;
@@ -790,7 +952,7 @@ class Demo {
   std::atomic<std::int64_t> tasks_{0};     // every coroutine of ours still running
   std::atomic<std::int64_t> handling_{0};  // the poller and the alerts it is handling
   std::atomic<std::uint64_t> llm_fallbacks_{0}, poll_fallbacks_{0}, api_fallbacks_{0}, api_unavailable_{0},
-      store_failures_{0}, cache_failures_{0}, handling_errors_{0};
+      stored_{0}, store_failures_{0}, cache_failures_{0}, handling_errors_{0};
   bool interrupted_ = false;
   bool drained_in_time_ = true;
   milliseconds ran_for_{0};
@@ -814,6 +976,9 @@ int main(int argc, char** argv) {
   try {
     Demo demo(options);
     return demo.run();
+  } catch (const std::invalid_argument& e) {  // a bad --postgres / --redis value
+    std::cerr << "incident_manager: " << e.what() << "\n\n" << im::usage("incident_manager");
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "incident_manager: " << e.what() << '\n';
     return 1;

@@ -270,7 +270,9 @@ TEST_CASE("a real Prometheus scrapes the demo and CircuitBreakerOpen fires for t
   breaker::test::PrometheusServer prometheus({.targets = {"127.0.0.1:" + std::to_string(port)},
                                               .rule_files = {directory.file("breaker.rules.yml")},
                                               .job = "incident-manager"});
-  RunningDemo demo("20s", port);
+  // 30 s: sentinel-alerts is then open or half-open for about 6 s (from 0.15 to 0.37 of the
+  // run), comfortably more than `for: 2s` plus a scrape and an evaluation interval.
+  RunningDemo demo("30s", port);
   const auto states = prometheus.wait_until(
       [&] {
         const auto v = prometheus.query(R"(circuit_breaker_state{job="incident-manager"})");
@@ -293,7 +295,7 @@ TEST_CASE("a real Prometheus scrapes the demo and CircuitBreakerOpen fires for t
         }
         return found;
       },
-      20s, "CircuitBreakerOpen firing for sentinel-alerts");
+      30s, "CircuitBreakerOpen firing for sentinel-alerts");
   CHECK(firing[0]["labels"]["job"] == "incident-manager");
   CHECK(!prometheus.query(R"(ALERTS{alertname="CircuitBreakerOpen",alertstate="firing",name="sentinel-alerts"})")
              .empty());

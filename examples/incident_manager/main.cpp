@@ -630,19 +630,29 @@ class Demo {
       std::lock_guard lock(ledger.mutex);
       ++ledger.sent;
     }
-    ++tasks_;
-    // send() accepts the notification at once; the awaitable reports its first attempt.
-    asio::co_spawn(io_, notifier.send(message), [this, &ledger](std::exception_ptr e, notify::SendStatus status) {
+    // send() accepts the notification at once (or throws: invalid, or the notifier stopped);
+    // the awaitable it returns reports the first attempt.
+    std::optional<asio::awaitable<notify::SendStatus>> first_attempt;
+    try {
+      first_attempt.emplace(notifier.send(message));
+    } catch (const std::exception&) {
       std::lock_guard lock(ledger.mutex);
-      if (e) {
-        ++ledger.not_accepted;
-      } else if (status == notify::SendStatus::delivered) {
-        ++ledger.first_delivered;
-      } else if (status != notify::SendStatus::queued) {
-        ++ledger.not_accepted;
-      }
-      --tasks_;
-    });
+      ++ledger.not_accepted;
+      return;
+    }
+    ++tasks_;
+    asio::co_spawn(io_, std::move(*first_attempt),
+                   [this, &ledger](std::exception_ptr e, notify::SendStatus status) {
+                     std::lock_guard lock(ledger.mutex);
+                     if (e) {
+                       ++ledger.not_accepted;
+                     } else if (status == notify::SendStatus::delivered) {
+                       ++ledger.first_delivered;
+                     } else if (status != notify::SendStatus::queued && status != notify::SendStatus::stopped) {
+                       ++ledger.not_accepted;  // overflow, dropped, refused for good
+                     }
+                     --tasks_;
+                   });
   }
 
   /// Stores an incident through the incident-store breaker (in memory, or PostgreSQL through
@@ -897,9 +907,9 @@ class Demo {
       for (const auto& id : ledger->late_ids) d_late += at_sink.count(id);
       const std::uint64_t d_lost = ledger->sent - std::min(ledger->sent, confirmed);
       std::cout << fmt::format("  {:<9}  sent {}  delivered {}  delivered late {}  lost {}  (at the first attempt {}; "
-                               "the sink received {} distinct, {} requests)\n",
-                               name, ledger->sent, confirmed, d_late, d_lost, ledger->first_delivered, at_sink.size(),
-                               sink->accepted().size());
+                               "refused {}; the sink received {} distinct, {} requests)\n",
+                               name, ledger->sent, confirmed, d_late, d_lost, ledger->first_delivered,
+                               ledger->not_accepted, at_sink.size(), sink->accepted().size());
       sent += ledger->sent;
       delivered += confirmed;
       late += d_late;

@@ -98,7 +98,9 @@ ParseResult parse_options(const std::vector<std::string>& args) {
     } else if (flag == "--seed") {
       const auto v = value();
       std::uint64_t seed = 0;
-      if (!v || std::from_chars(v->data(), v->data() + v->size(), seed).ec != std::errc{}) {
+      const auto parsed = v ? std::from_chars(v->data(), v->data() + v->size(), seed)
+                            : std::from_chars_result{nullptr, std::errc::invalid_argument};
+      if (!v || v->empty() || parsed.ec != std::errc{} || parsed.ptr != v->data() + v->size()) {
         return UsageError{"--seed needs a non-negative integer"};
       }
       options.seed = seed;
@@ -132,7 +134,8 @@ sink) whose failure modes switch on a schedule, and serves on 127.0.0.1:
   --redis URL       cache in Redis (redis://127.0.0.1:PORT) instead of the in-memory cache
   --view MODE       auto (redraw in place on a terminal, lines otherwise), plain, or off
                     (default auto)
-  --seed N          seed of the dependencies' random failures (default 1)
+  --seed N          seed of the sentinel's alerts (services, problems, severities; the
+                    failure schedule is fixed) (default 1)
   --help            this text
 
 Breakers: one per dependency, named sentinel-alerts, llm-summariser (call_timeout 400 ms),

@@ -28,7 +28,7 @@ struct DemoOptions {
   /// Live view in the terminal: `auto` redraws in place on a TTY and prints plain lines
   /// otherwise; `plain` always prints lines; `off` prints only transitions and the summary.
   enum class View { automatic, plain, off } view = View::automatic;
-  /// Seed of the dependencies' random failures (the schedule itself is fixed).
+  /// Seed of the sentinel's alerts (which service, problem, severity; the schedule is fixed).
   std::uint64_t seed = 1;
 };
 

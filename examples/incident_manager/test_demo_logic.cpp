@@ -158,3 +158,13 @@ TEST_CASE("the demo polls and raises alerts at a rate scaled to the run, within 
   CHECK(alert_interval(12s) == 400ms);
   CHECK(alert_interval(24h) == 2s);
 }
+
+TEST_CASE("a seed with trailing characters is a usage error, not a silently truncated number",
+          "[demo][options]") {
+  CHECK_THAT(error_of(parse({"--seed", "12abc"})), Catch::Contains("--seed"));
+  CHECK_THAT(error_of(parse({"--seed", "-1"})), Catch::Contains("--seed"));
+  CHECK_THAT(error_of(parse({"--seed="})), Catch::Contains("--seed"));
+  const auto ok = parse({"--seed", "18446744073709551615"});
+  REQUIRE(std::holds_alternative<DemoOptions>(ok));
+  CHECK(std::get<DemoOptions>(ok).seed == 18446744073709551615ull);
+}

@@ -47,7 +47,7 @@ struct RequestError : std::runtime_error {
 };
 
 json parse_reply(const Response& r, const char* service) {
-  if (breaker::classify_http_status(r.status) == decltype(breaker::classify_http_status(0))::failure) {
+  if (breaker::classify_http_status(r.status) == breaker::Outcome::failure) {
     throw ServiceError(std::string(service) + " failed with HTTP " + std::to_string(r.status));
   }
   if (r.status < 200 || r.status > 299) {

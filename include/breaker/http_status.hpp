@@ -6,7 +6,7 @@
 /// circuit breaker. Shared by the HTTP client (`breaker::http`) and the server
 /// guards, so it lives in the core (header-only, no dependency).
 
-#include "breaker/detail/state_word.hpp"
+#include "breaker/outcome.hpp"
 
 namespace breaker {
 
@@ -16,9 +16,9 @@ namespace breaker {
 /// was wrong) and anything outside 100..599, is a success.
 ///
 /// Thread safety: a pure function. Never throws.
-constexpr detail::Outcome classify_http_status(int status) noexcept {
-  if (status == 429 || (status >= 500 && status <= 599)) return detail::Outcome::failure;
-  return detail::Outcome::success;
+constexpr Outcome classify_http_status(int status) noexcept {
+  if (status == 429 || (status >= 500 && status <= 599)) return Outcome::failure;
+  return Outcome::success;
 }
 
 }  // namespace breaker

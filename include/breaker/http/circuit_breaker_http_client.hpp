@@ -23,6 +23,7 @@
 #include "breaker/http/client.hpp"
 #include "breaker/http/message.hpp"
 #include "breaker/http_status.hpp"
+#include "breaker/outcome.hpp"
 #include "breaker/registry.hpp"
 
 #include <asio/any_io_executor.hpp>
@@ -45,10 +46,6 @@
 #include <utility>
 
 namespace breaker::http {
-
-// Until the core's public breaker::Outcome lands (issue 10 section 1), the
-// detail enum of the state word, which it will alias.
-using Outcome = breaker::detail::Outcome;
 
 /// The default outcome policy of `CircuitBreakerHttpClient`: a response is
 /// classified by `breaker::classify_http_status` (5xx and 429 failures, other
@@ -100,12 +97,13 @@ inline std::optional<std::chrono::seconds> retry_after(const Response& response,
 
 /// An HTTP client protected by one circuit breaker.
 ///
-/// \tparam Policy an outcome policy (see `breaker/outcome.hpp`): optional
-///   `Outcome operator()(const Response&) const` and
-///   `Outcome operator()(const std::exception_ptr&) const`. Default
+/// \tparam Policy an outcome policy: a copyable object with either or both of
+///   `Outcome operator()(const Response&) const` (without it, every response
+///   is a success) and `Outcome operator()(const std::exception_ptr&) const`
+///   (without it, `HttpOutcomePolicy`'s exception rules). Default
 ///   `HttpOutcomePolicy`. E.g. to count 404 as a failure too:
-///   `breaker::combine(breaker::record_result([](const Response& r) { return r.status == 404; }),
-///   HttpOutcomePolicy{})`.
+///   `struct P { Outcome operator()(const Response& r) const { return r.status == 404 ?
+///   Outcome::failure : HttpOutcomePolicy{}(r); } };`
 /// \tparam Clock the breaker's clock (`breaker::testing::ManualClock` in tests).
 ///
 /// Every request method: rejected while the breaker is open
@@ -248,27 +246,13 @@ class CircuitBreakerHttpClient {
       error = std::current_exception();
     }
     if (error) {
-      record(permit, classify_error(error));
+      permit.record(classify_error(error));
       std::rethrow_exception(error);
     }
     const Outcome outcome = classify_response(*response);
-    record(permit, outcome);
+    permit.record(outcome);
     if (outcome == Outcome::failure) notify_retry_after(*response);
     co_return std::move(*response);
-  }
-
-  static void record(typename breaker_type::Permit& permit, Outcome outcome) noexcept {
-    switch (outcome) {
-      case Outcome::success:
-        permit.record_success();
-        break;
-      case Outcome::failure:
-        permit.record_failure();
-        break;
-      case Outcome::ignored:
-        permit.record_ignored();
-        break;
-    }
   }
 
   void notify_retry_after(const Response& response) const {

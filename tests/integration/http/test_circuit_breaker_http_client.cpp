@@ -245,8 +245,8 @@ TEST_CASE("cancelling an in-flight request is ignored by the breaker and frees t
 TEST_CASE("the outcome policy is configurable", "[http][breaker][policy]") {
   // 404 a failure too; exceptions by the default rules.
   struct StrictPolicy {
-    breaker::http::Outcome operator()(const Response& r) const {
-      return r.status == 404 ? breaker::http::Outcome::failure : HttpOutcomePolicy{}(r);
+    breaker::Outcome operator()(const Response& r) const {
+      return r.status == 404 ? breaker::Outcome::failure : HttpOutcomePolicy{}(r);
     }
   };
   ManualClock clock;

@@ -11,6 +11,7 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -55,6 +56,9 @@ std::error_code transport_error(Client& client, Request request, asio::io_contex
   }
   return {};
 }
+
+// A curl write callback that keeps the body out of stdout.
+std::size_t discard(char*, std::size_t size, std::size_t count, void*) { return size * count; }
 
 }  // namespace
 
@@ -273,6 +277,27 @@ TEST_CASE("cancelling an in-flight request removes and frees the transfer", "[ht
   CHECK(client.transfers_in_flight() == 0);
 }
 
+TEST_CASE("a request raced against a timer with operator|| is cancelled when the timer wins",
+          "[http][client][cancel]") {
+  using namespace asio::experimental::awaitable_operators;
+  HttpTestServer server;
+  server.set_default(ScriptedReply{200, "late", {}, 5s});
+  asio::io_context io;
+  Client client(io.get_executor());
+  const std::string url = server.url("/slow");
+  const std::size_t winner = breaker::test::run(io, [&]() -> asio::awaitable<std::size_t> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, 100ms);
+    // Named first: g++ 12 and temporaries inside co_await expressions.
+    auto request = client.get(url);
+    auto wait = timer.async_wait(asio::use_awaitable);
+    auto result = co_await (std::move(request) || std::move(wait));
+    co_return result.index();
+  });
+  CHECK(winner == 1);
+  CHECK(server.request_count() == 1);
+  CHECK(client.transfers_in_flight() == 0);
+}
+
 TEST_CASE("perform runs a caller-configured easy handle on the multi handle", "[http][client][perform]") {
   HttpTestServer server;
   server.set_default(ScriptedReply{202, "", {}});
@@ -295,6 +320,29 @@ TEST_CASE("perform runs a caller-configured easy handle on the multi handle", "[
     const std::error_code failed = breaker::test::run(io, [&] { return client.perform(easy); });
     CHECK(failed == breaker::http::make_error_code(CURLE_COULDNT_CONNECT));
   }
+  curl_easy_cleanup(easy);
+}
+
+TEST_CASE("perform refuses an easy handle that is already running", "[http][client][perform]") {
+  HttpTestServer server;
+  server.set_default(ScriptedReply{200, "late", {}, 300ms});
+  asio::io_context io;
+  Client client(io.get_executor());
+  CURL* easy = curl_easy_init();
+  REQUIRE(easy != nullptr);
+  const std::string url = server.url("/twice");
+  curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &discard);
+  std::error_code first{make_error_code(std::errc::interrupted)};
+  std::error_code second{make_error_code(std::errc::interrupted)};
+  client.async_perform(easy, [&](std::error_code ec) { first = ec; });
+  client.async_perform(easy, [&](std::error_code ec) { second = ec; });
+  io.run();
+  CHECK_FALSE(first);
+  CHECK(second == breaker::http::make_error_code(CURLM_ADDED_ALREADY));
+  CHECK(second.category() == breaker::http::curl_multi_category());
+  CHECK(server.request_count() == 1);
   curl_easy_cleanup(easy);
 }
 

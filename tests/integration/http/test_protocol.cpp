@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 TEST_CASE("classify_http_status: 5xx and 429 are failures, everything else a success",
           "[http][status]") {
   using breaker::classify_http_status;
-  using O = decltype(classify_http_status(0));
+  using O = breaker::Outcome;
   for (int s : {500, 501, 502, 503, 504, 599, 429}) {
     INFO(s);
     CHECK(classify_http_status(s) == O::failure);

@@ -59,6 +59,10 @@ std::error_code CircuitBreakerConfig::validate(std::string* message) const {
   if (call_timeout.count() < 0 || call_timeout > max_duration)
     return fail(fmt::format("call_timeout must be in [0 ms, {} ms] (0: none), got {} ms",
                             max_duration.count(), call_timeout.count()));
+  if (duration_sample_every < 1 || duration_sample_every > max_duration_sample_every ||
+      (duration_sample_every & (duration_sample_every - 1)) != 0)
+    return fail(fmt::format("duration_sample_every must be a power of two in [1, {}], got {}",
+                            max_duration_sample_every, duration_sample_every));
   return {};
 }
 

@@ -14,6 +14,7 @@
 #include "breaker/detail/counters.hpp"
 #include "breaker/detail/duration_histogram.hpp"
 #include "breaker/detail/state_word.hpp"
+#include "breaker/detail/timestamp.hpp"
 
 #include <asio/awaitable.hpp>
 #include <asio/error.hpp>
@@ -91,8 +92,10 @@ inline constexpr std::chrono::milliseconds test_clock_poll_interval{1};
 /// Thread safety: every member function may be called concurrently from any
 /// number of threads. The state lives in one atomic 64-bit word updated by
 /// CAS; the closed-state success path takes no lock, allocates nothing, reads
-/// no clock (unless `record_call_durations` is on) and writes no shared cache
-/// line when nothing changes.
+/// no clock (with `record_call_durations` on, the default, it takes two cheap
+/// timestamps on every `duration_sample_every`-th call of each thread) and
+/// writes no shared cache line when nothing changes (counts and durations go
+/// to per-thread stripes).
 ///
 /// Lifetime: the breaker must outlive every permit and every call it started.
 /// It is neither copyable nor movable (share it with `std::shared_ptr`, as the
@@ -105,6 +108,16 @@ class CircuitBreaker {
   using duration = typename Clock::duration;
   static_assert(std::is_integral_v<typename duration::rep>,
                 "CircuitBreaker needs a clock with an integral representation");
+
+ private:
+  // How an admitted call is recorded in the duration histogram.
+  enum class Timing : std::uint8_t {
+    none,   // durations off
+    held,   // recorded with its thread's last timed duration (not timed)
+    timed,  // timed: two timestamps
+  };
+
+ public:
 
   /// One admitted call. Exactly one outcome is recorded per admitted permit:
   /// the first `record_*` call, or "ignored" when the permit is destroyed
@@ -121,7 +134,7 @@ class CircuitBreaker {
         : breaker_(std::exchange(other.breaker_, nullptr)),
           epoch_(other.epoch_),
           admitted_in_(other.admitted_in_),
-          timed_(other.timed_),
+          timing_(other.timing_),
           start_(other.start_) {}
     Permit& operator=(Permit&& other) noexcept {
       if (this != &other) {
@@ -129,7 +142,7 @@ class CircuitBreaker {
         breaker_ = std::exchange(other.breaker_, nullptr);
         epoch_ = other.epoch_;
         admitted_in_ = other.admitted_in_;
-        timed_ = other.timed_;
+        timing_ = other.timing_;
         start_ = other.start_;
       }
       return *this;
@@ -154,9 +167,9 @@ class CircuitBreaker {
 
    private:
     friend class CircuitBreaker;
-    Permit(CircuitBreaker* breaker, std::uint32_t epoch, State admitted_in, bool timed,
-           time_point start) noexcept
-        : breaker_(breaker), epoch_(epoch), admitted_in_(admitted_in), timed_(timed), start_(start) {}
+    Permit(CircuitBreaker* breaker, std::uint32_t epoch, State admitted_in, Timing timing,
+           std::uint64_t start) noexcept
+        : breaker_(breaker), epoch_(epoch), admitted_in_(admitted_in), timing_(timing), start_(start) {}
 
     void record(detail::Outcome outcome) noexcept {
       if (breaker_ == nullptr) return;
@@ -167,8 +180,8 @@ class CircuitBreaker {
     CircuitBreaker* breaker_ = nullptr;
     std::uint32_t epoch_ = 0;
     State admitted_in_ = State::closed;
-    bool timed_ = false;
-    time_point start_{};
+    Timing timing_ = Timing::none;
+    std::uint64_t start_ = 0;  // call_timestamp() at admission when timing_ == timed
   };
 
   /// Creates a closed breaker.
@@ -180,6 +193,7 @@ class CircuitBreaker {
     if (initial_config_.validate(&message)) {
       throw CircuitBreakerError(errc::invalid_config, name_, message);
     }
+    if (initial_config_.record_call_durations) durations_.enable();
     config_.store(&initial_config_, std::memory_order_release);
     base_ = now();
   }
@@ -207,6 +221,9 @@ class CircuitBreaker {
     if (config.validate(&message)) throw CircuitBreakerError(errc::invalid_config, name_, message);
     std::lock_guard lock(mutex_);
     if (config == this->config()) return;
+    // Before the config is published (release below), so a caller that sees
+    // record_call_durations on also sees the stripes.
+    if (config.record_call_durations) durations_.enable();
     retained_configs_.push_front(config);
     // release: a caller that loads the pointer (acquire) sees the config's fields.
     config_.store(&retained_configs_.front(), std::memory_order_release);
@@ -293,8 +310,8 @@ class CircuitBreaker {
     return true;
   }
 
-  /// Asks for admission. Closed: always admitted (one load, no write, no clock
-  /// read unless durations are recorded). Open: rejected, with at most one
+  /// Asks for admission. Closed: always admitted (one load, no shared write, no
+  /// clock read unless this call is a timed sample). Open: rejected, with at most one
   /// clock read; once the open period is over, the first caller turns the
   /// breaker half-open and becomes its first probe. Half-open: admitted while
   /// fewer than `half_open_max_requests` probes are in flight. A rejection is
@@ -305,9 +322,9 @@ class CircuitBreaker {
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
     const detail::StateWord w{bits};
     if (w.state() == State::closed) [[likely]] {
-      counters_.add(detail::CallCounters::admitted);
-      if (config->record_call_durations) return Permit{this, w.epoch(), State::closed, true, now()};
-      return Permit{this, w.epoch(), State::closed, false, time_point{}};
+      const std::uint64_t n = counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
+      const Timing timing = timing_of(*config, n);
+      return Permit{this, w.epoch(), State::closed, timing, start_of(timing)};
     }
     return acquire_slow(bits, config);
   }
@@ -320,30 +337,32 @@ class CircuitBreaker {
     using R = std::invoke_result_t<F&>;
     const CircuitBreakerConfig* config = config_.load(std::memory_order_acquire);
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
-    // No branch hint: with the default config (durations on) this is the common path.
-    if (Word{bits}.state() != State::closed || config->record_call_durations) {
+    if (Word{bits}.state() != State::closed) [[unlikely]] {
       Permit permit = try_acquire();
       if (!permit) throw_open();
       return run_sync(f, permit);
     }
     // Closed fast path: no Permit object, one thread-slot lookup for both
-    // counts, and after the call one load compared with the word seen at
-    // admission (a steady closed word that did not change needs no write).
+    // counts and the duration, and after the call one load compared with the
+    // word seen at admission (a steady closed word that did not change needs
+    // no write).
     const unsigned slot = detail::thread_slot();
-    counters_.add_at(slot, detail::CallCounters::admitted);
+    const std::uint64_t n = counters_.add_at(slot, detail::CallCounters::admitted);
     const bool steady = closed_steady(Word{bits}, *config);
+    const Timing timing = timing_of(*config, n);
+    const std::uint64_t start = start_of(timing);
     // record_closed_success is noexcept: it never lands in the handler below.
     try {
       if constexpr (std::is_void_v<R>) {
         f();
-        record_closed_success(slot, bits, steady);
+        record_closed_success(slot, bits, steady, timing, start);
       } else {
         R result = f();
-        record_closed_success(slot, bits, steady);
+        record_closed_success(slot, bits, steady, timing, start);
         return result;
       }
     } catch (...) {
-      record_closed_exception(Word{bits}.epoch(), std::current_exception());
+      record_closed_exception(Word{bits}.epoch(), std::current_exception(), timing, start);
       throw;
     }
   }
@@ -386,31 +405,32 @@ class CircuitBreaker {
     using R = typename detail::awaitable_traits<std::invoke_result_t<Op&>>::value_type;
     const CircuitBreakerConfig* config = config_.load(std::memory_order_acquire);
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
-    if (Word{bits}.state() == State::closed && !config->record_call_durations &&
-        config->call_timeout.count() == 0) {
+    if (Word{bits}.state() == State::closed && config->call_timeout.count() == 0) {
       // Closed fast path, as in execute(), with two differences: the
       // coroutine may resume on another thread, so counts after the await
       // look up the thread's slot again; and a frame destroyed while
       // suspended must still record its call (as ignored), which the guard
       // does.
-      counters_.add(detail::CallCounters::admitted);
+      const std::uint64_t n = counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
       const bool steady = closed_steady(Word{bits}, *config);
-      ClosedCallGuard guard{this};
+      const Timing timing = timing_of(*config, n);
+      const std::uint64_t start = start_of(timing);
+      ClosedCallGuard guard{this, timing, start};
       try {
         if constexpr (std::is_void_v<R>) {
           co_await op();
           guard.breaker = nullptr;
-          record_closed_success(detail::thread_slot(), bits, steady);
+          record_closed_success(detail::thread_slot(), bits, steady, timing, start);
           co_return;
         } else {
           R result = co_await op();
           guard.breaker = nullptr;
-          record_closed_success(detail::thread_slot(), bits, steady);
+          record_closed_success(detail::thread_slot(), bits, steady, timing, start);
           co_return result;
         }
       } catch (...) {
         guard.breaker = nullptr;
-        record_closed_exception(Word{bits}.epoch(), std::current_exception());
+        record_closed_exception(Word{bits}.epoch(), std::current_exception(), timing, start);
         throw;
       }
     }
@@ -496,10 +516,37 @@ class CircuitBreaker {
   // finished (cancellation by destruction): ignored, which changes no word.
   struct ClosedCallGuard {
     CircuitBreaker* breaker;
+    Timing timing;
+    std::uint64_t start;
     ~ClosedCallGuard() {
-      if (breaker != nullptr) breaker->counters_.add(detail::CallCounters::ignored);
+      if (breaker == nullptr) return;
+      const unsigned slot = detail::thread_slot();
+      breaker->record_duration(slot, timing, start);
+      breaker->counters_.add_at(slot, detail::CallCounters::ignored);
     }
   };
+
+  // --- call durations (see detail/duration_histogram.hpp) ---------------------
+  // Whether the n-th admission of this thread slot is untracked, held or timed.
+  static Timing timing_of(const CircuitBreakerConfig& config, std::uint64_t n) noexcept {
+    if (!config.record_call_durations) return Timing::none;
+    return detail::DurationHistogram::is_sampled(n, config.duration_sample_every) ? Timing::timed
+                                                                                  : Timing::held;
+  }
+  std::uint64_t start_of(Timing timing) const noexcept {
+    return timing == Timing::timed ? detail::call_timestamp(clock_) : 0;
+  }
+  void record_duration(unsigned slot, Timing timing, std::uint64_t start) noexcept {
+    if (timing == Timing::held) {
+      durations_.record_held(slot);
+    } else if (timing == Timing::timed) {
+      record_timed_duration(slot, start);
+    }
+  }
+  [[gnu::noinline]] void record_timed_duration(unsigned slot, std::uint64_t start) noexcept {
+    durations_.record_timed(slot,
+                            detail::call_elapsed_ns<Clock>(start, detail::call_timestamp(clock_)));
+  }
 
   // A closed word that a success leaves unchanged: detail::success_changes
   // specialised for a closed word and a call admitted at its own epoch
@@ -508,7 +555,9 @@ class CircuitBreaker {
     return w.consecutive() == 0 && w.volume() >= config.minimum_request_threshold;
   }
 
-  void record_closed_success(unsigned slot, std::uint64_t admitted_bits, bool steady) noexcept {
+  void record_closed_success(unsigned slot, std::uint64_t admitted_bits, bool steady, Timing timing,
+                             std::uint64_t start) noexcept {
+    record_duration(slot, timing, start);
     counters_.add_at(slot, detail::CallCounters::successful);
     if (steady && word_.load(std::memory_order_acquire) == admitted_bits) [[likely]] return;
     record_closed_outcome(Word{admitted_bits}.epoch(), detail::Outcome::success);
@@ -536,9 +585,9 @@ class CircuitBreaker {
     if (d.transition) after_transition(Word{current}, d.next);
   }
 
-  [[gnu::noinline]] void record_closed_exception(std::uint32_t epoch,
-                                                 const std::exception_ptr& error) noexcept {
-    Permit permit{this, epoch, State::closed, false, time_point{}};
+  [[gnu::noinline]] void record_closed_exception(std::uint32_t epoch, const std::exception_ptr& error,
+                                                 Timing timing, std::uint64_t start) noexcept {
+    Permit permit{this, epoch, State::closed, timing, start};
     record_exception(permit, error);
   }
 
@@ -674,28 +723,24 @@ class CircuitBreaker {
         counters_.add(detail::CallCounters::rejected);
         return Permit{};
       }
-      counters_.add(detail::CallCounters::admitted);
-      const bool timed = config->record_call_durations;
-      time_point start{};
-      if (timed) start = checked_at ? *checked_at : now();  // reuse the expiry check's reading
-      return Permit{this, d.next.epoch(), d.admitted_in, timed, start};
+      const std::uint64_t n = counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
+      const Timing timing = timing_of(*config, n);
+      return Permit{this, d.next.epoch(), d.admitted_in, timing, start_of(timing)};
     }
   }
 
   void finish(const Permit& permit, detail::Outcome outcome) noexcept {
-    if (permit.timed_) {
-      durations_.record(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(now() - permit.start_).count());
-    }
+    const unsigned slot = detail::thread_slot();
+    record_duration(slot, permit.timing_, permit.start_);
     switch (outcome) {
       case detail::Outcome::success:
-        counters_.add(detail::CallCounters::successful);
+        counters_.add_at(slot, detail::CallCounters::successful);
         break;
       case detail::Outcome::failure:
-        counters_.add(detail::CallCounters::failed);
+        counters_.add_at(slot, detail::CallCounters::failed);
         break;
       case detail::Outcome::ignored:
-        counters_.add(detail::CallCounters::ignored);
+        counters_.add_at(slot, detail::CallCounters::ignored);
         break;
     }
     const CircuitBreakerConfig* config = config_.load(std::memory_order_acquire);

@@ -333,7 +333,7 @@ class CircuitBreaker {
   /// an exception is a failure and is rethrown unchanged.
   /// \throws CircuitBreakerError(errc::open) when rejected; whatever `f` throws.
   template <class F>
-  std::invoke_result_t<F&> execute(F&& f) {
+  [[gnu::always_inline]] inline std::invoke_result_t<F&> execute(F&& f) {
     using R = std::invoke_result_t<F&>;
     const CircuitBreakerConfig* config = config_.load(std::memory_order_acquire);
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
@@ -349,20 +349,29 @@ class CircuitBreaker {
     const unsigned slot = detail::thread_slot();
     const std::uint64_t n = counters_.add_at(slot, detail::CallCounters::admitted);
     const bool steady = closed_steady(Word{bits}, *config);
-    const Timing timing = timing_of(*config, n);
-    const std::uint64_t start = start_of(timing);
+    Timing timing = Timing::none;
+    if (config->record_call_durations) {
+      // A timed sample (1 call in duration_sample_every) runs out of line, so
+      // that this path stays small enough to be inlined.
+      if (detail::DurationHistogram::is_sampled(n, config->duration_sample_every)) [[unlikely]] {
+        return execute_timed(f, slot, bits, steady);
+      }
+      timing = Timing::held;
+    }
     // record_closed_success is noexcept: it never lands in the handler below.
     try {
       if constexpr (std::is_void_v<R>) {
         f();
-        record_closed_success(slot, bits, steady, timing, start);
+        if (timing == Timing::held) durations_.record_held(slot);
+        record_closed_success(slot, bits, steady);
       } else {
         R result = f();
-        record_closed_success(slot, bits, steady, timing, start);
+        if (timing == Timing::held) durations_.record_held(slot);
+        record_closed_success(slot, bits, steady);
         return result;
       }
     } catch (...) {
-      record_closed_exception(Word{bits}.epoch(), std::current_exception(), timing, start);
+      record_closed_exception(Word{bits}.epoch(), std::current_exception(), timing, 0);
       throw;
     }
   }
@@ -420,12 +429,16 @@ class CircuitBreaker {
         if constexpr (std::is_void_v<R>) {
           co_await op();
           guard.breaker = nullptr;
-          record_closed_success(detail::thread_slot(), bits, steady, timing, start);
+          const unsigned slot = detail::thread_slot();
+          record_duration(slot, timing, start);
+          record_closed_success(slot, bits, steady);
           co_return;
         } else {
           R result = co_await op();
           guard.breaker = nullptr;
-          record_closed_success(detail::thread_slot(), bits, steady, timing, start);
+          const unsigned slot = detail::thread_slot();
+          record_duration(slot, timing, start);
+          record_closed_success(slot, bits, steady);
           co_return result;
         }
       } catch (...) {
@@ -527,6 +540,29 @@ class CircuitBreaker {
   };
 
   // --- call durations (see detail/duration_histogram.hpp) ---------------------
+  // execute()'s closed fast path for a timed sample.
+  template <class F>
+  [[gnu::noinline]] std::invoke_result_t<F&> execute_timed(F& f, unsigned slot,
+                                                           std::uint64_t bits, bool steady) {
+    using R = std::invoke_result_t<F&>;
+    const std::uint64_t start = detail::call_timestamp(clock_);
+    try {
+      if constexpr (std::is_void_v<R>) {
+        f();
+        record_timed_duration(slot, start);
+        record_closed_success(slot, bits, steady);
+      } else {
+        R result = f();
+        record_timed_duration(slot, start);
+        record_closed_success(slot, bits, steady);
+        return result;
+      }
+    } catch (...) {
+      record_closed_exception(Word{bits}.epoch(), std::current_exception(), Timing::timed, start);
+      throw;
+    }
+  }
+
   // Whether the n-th admission of this thread slot is untracked, held or timed.
   static Timing timing_of(const CircuitBreakerConfig& config, std::uint64_t n) noexcept {
     if (!config.record_call_durations) return Timing::none;
@@ -555,9 +591,7 @@ class CircuitBreaker {
     return w.consecutive() == 0 && w.volume() >= config.minimum_request_threshold;
   }
 
-  void record_closed_success(unsigned slot, std::uint64_t admitted_bits, bool steady, Timing timing,
-                             std::uint64_t start) noexcept {
-    record_duration(slot, timing, start);
+  void record_closed_success(unsigned slot, std::uint64_t admitted_bits, bool steady) noexcept {
     counters_.add_at(slot, detail::CallCounters::successful);
     if (steady && word_.load(std::memory_order_acquire) == admitted_bits) [[likely]] return;
     record_closed_outcome(Word{admitted_bits}.epoch(), detail::Outcome::success);

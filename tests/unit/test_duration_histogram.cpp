@@ -122,7 +122,7 @@ TEST_CASE("duration_sample_every must be a power of two in [1, 1024]", "[duratio
     CHECK_THROWS_AS(CircuitBreakerConfig::builder().duration_sample_every(bad).build(),
                     CircuitBreakerError);
   }
-  CHECK(CircuitBreakerConfig{}.duration_sample_every == 16);
+  CHECK(CircuitBreakerConfig{}.duration_sample_every == 64);
   CHECK(CircuitBreakerConfig{}.record_call_durations);
 }
 

@@ -110,12 +110,7 @@ class CircuitBreaker {
                 "CircuitBreaker needs a clock with an integral representation");
 
  private:
-  // How an admitted call is recorded in the duration histogram.
-  enum class Timing : std::uint8_t {
-    none,   // durations off
-    held,   // recorded with its thread's last timed duration (not timed)
-    timed,  // timed: two timestamps
-  };
+  using Timing = detail::CallTiming;
 
  public:
 

@@ -45,6 +45,14 @@
 
 namespace breaker::detail {
 
+/// How an admitted call is recorded in the duration histogram (kept by the
+/// call path or its `Permit` from admission to outcome).
+enum class CallTiming : std::uint8_t {
+  none,   ///< durations off: not recorded
+  held,   ///< recorded with its thread slot's last timed duration (not timed)
+  timed,  ///< timed: a timestamp at admission and one at the outcome
+};
+
 class DurationHistogram {
  public:
   /// Bucket upper bounds in nanoseconds, matching `CallDurations::bucket_bounds`.

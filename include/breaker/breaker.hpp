@@ -8,6 +8,8 @@
 #include "breaker/config.hpp"
 #include "breaker/error.hpp"
 #include "breaker/events.hpp"
+#include "breaker/outcome.hpp"
+#include "breaker/permit.hpp"
 #include "breaker/state.hpp"
 #include "breaker/stats.hpp"
 #include "breaker/testing/manual_clock.hpp"

@@ -5,82 +5,49 @@
 /// `CircuitBreaker<Clock>`: the lock-free circuit breaker with its coroutine
 /// (`call`, `call_with_fallback`), synchronous (`execute`,
 /// `execute_with_fallback`) and manual (`try_acquire` + `Permit`) interfaces.
+///
+/// The machinery lives in `detail/`: the state word and its rules
+/// (`state_word.hpp`), the config storage (`config_cell.hpp`), the open
+/// deadline protocol (`open_deadline.hpp`), the `call_timeout` race
+/// (`timeout_race.hpp`), the listener list (`listener_list.hpp`), the
+/// per-thread counters (`counters.hpp`) and the debug lifetime check
+/// (`lifetime_check.hpp`).
 
 #include "breaker/config.hpp"
 #include "breaker/error.hpp"
 #include "breaker/events.hpp"
+#include "breaker/outcome.hpp"
+#include "breaker/permit.hpp"
 #include "breaker/state.hpp"
 #include "breaker/stats.hpp"
+#include "breaker/detail/awaitable_traits.hpp"
+#include "breaker/detail/config_cell.hpp"
 #include "breaker/detail/counters.hpp"
 #include "breaker/detail/duration_histogram.hpp"
+#include "breaker/detail/lifetime_check.hpp"
+#include "breaker/detail/listener_list.hpp"
+#include "breaker/detail/open_deadline.hpp"
 #include "breaker/detail/state_word.hpp"
-#include "breaker/detail/timestamp.hpp"
+#include "breaker/detail/timeout_race.hpp"
 
 #include <asio/awaitable.hpp>
-#include <asio/error.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
 
-#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <concepts>
 #include <cstdint>
 #include <exception>
-#include <forward_list>
-#include <functional>
-#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 namespace breaker {
 
 namespace detail {
-
-template <class T>
-struct awaitable_traits : std::false_type {};
-template <class T, class Executor>
-struct awaitable_traits<asio::awaitable<T, Executor>> : std::true_type {
-  using value_type = T;
-  using executor_type = Executor;
-};
-
-template <class T>
-inline constexpr bool is_awaitable_v = awaitable_traits<std::remove_cvref_t<T>>::value;
-
-/// Whether `code` means the operation was cancelled (ignored, not a failure).
-inline bool is_cancellation(const std::error_code& code) noexcept {
-  return code == asio::error::operation_aborted;
-}
-
-/// The result of an operation raced against a timeout: a value or an exception.
-template <class R>
-struct Captured {
-  std::optional<R> value;
-  std::exception_ptr error;
-};
-template <>
-struct Captured<void> {
-  std::exception_ptr error;
-};
-
-/// Clocks whose time moves by itself, so a timer can wait for the whole
-/// remaining duration at once; any other clock (a test clock) is polled.
-template <class Clock>
-inline constexpr bool is_real_clock_v = std::is_same_v<Clock, std::chrono::steady_clock> ||
-                                        std::is_same_v<Clock, std::chrono::system_clock> ||
-                                        std::is_same_v<Clock, std::chrono::high_resolution_clock>;
-
-/// How often a `call_timeout` deadline is checked against a non-real clock.
-inline constexpr std::chrono::milliseconds test_clock_poll_interval{1};
-
+/// "No fallback": `call` and `call_with_fallback` share one coroutine body.
+struct NoFallback {};
 }  // namespace detail
 
 /// A circuit breaker.
@@ -98,131 +65,74 @@ inline constexpr std::chrono::milliseconds test_clock_poll_interval{1};
 /// to per-thread stripes).
 ///
 /// Lifetime: the breaker must outlive every permit and every call it started.
-/// It is neither copyable nor movable (share it with `std::shared_ptr`, as the
-/// `Registry` does).
+/// Debug builds (no `NDEBUG`) abort with a message naming the breaker when it
+/// is destroyed with calls in flight. It is neither copyable nor movable
+/// (share it with `std::shared_ptr`, as the `Registry` does).
 template <class Clock = std::chrono::steady_clock>
 class CircuitBreaker {
  public:
   using clock_type = Clock;
   using time_point = typename Clock::time_point;
   using duration = typename Clock::duration;
+  /// One admitted call of the manual interface (see `breaker::Permit`).
+  using Permit = breaker::Permit<Clock>;
   static_assert(std::is_integral_v<typename duration::rep>,
                 "CircuitBreaker needs a clock with an integral representation");
-
- private:
-  using Timing = detail::CallTiming;
-
- public:
-
-  /// One admitted call. Exactly one outcome is recorded per admitted permit:
-  /// the first `record_*` call, or "ignored" when the permit is destroyed
-  /// without one. A half-open permit always returns its probe slot. A permit
-  /// that was not admitted (`!permit`) records nothing.
-  ///
-  /// Thread safety: a permit is used by one thread at a time; it may be moved
-  /// to another thread. It must not outlive its breaker.
-  class Permit {
-   public:
-    /// A permit that was not admitted.
-    Permit() noexcept = default;
-    Permit(Permit&& other) noexcept
-        : breaker_(std::exchange(other.breaker_, nullptr)),
-          epoch_(other.epoch_),
-          admitted_in_(other.admitted_in_),
-          timing_(other.timing_),
-          start_(other.start_) {}
-    Permit& operator=(Permit&& other) noexcept {
-      if (this != &other) {
-        record_ignored();
-        breaker_ = std::exchange(other.breaker_, nullptr);
-        epoch_ = other.epoch_;
-        admitted_in_ = other.admitted_in_;
-        timing_ = other.timing_;
-        start_ = other.start_;
-      }
-      return *this;
-    }
-    Permit(const Permit&) = delete;
-    Permit& operator=(const Permit&) = delete;
-    ~Permit() { record_ignored(); }
-
-    /// True when the call was admitted and no outcome has been recorded yet.
-    explicit operator bool() const noexcept { return breaker_ != nullptr; }
-    /// The state the call was admitted in (closed or half-open).
-    State admitted_in() const noexcept { return admitted_in_; }
-    /// The breaker epoch that admitted the call.
-    std::uint32_t epoch() const noexcept { return epoch_; }
-
-    /// Records a success. No effect on an empty or already recorded permit.
-    void record_success() noexcept { record(detail::Outcome::success); }
-    /// Records a failure. No effect on an empty or already recorded permit.
-    void record_failure() noexcept { record(detail::Outcome::failure); }
-    /// Records an outcome that counts neither way (e.g. cancellation).
-    void record_ignored() noexcept { record(detail::Outcome::ignored); }
-
-   private:
-    friend class CircuitBreaker;
-    Permit(CircuitBreaker* breaker, std::uint32_t epoch, State admitted_in, Timing timing,
-           std::uint64_t start) noexcept
-        : breaker_(breaker), epoch_(epoch), admitted_in_(admitted_in), timing_(timing), start_(start) {}
-
-    void record(detail::Outcome outcome) noexcept {
-      if (breaker_ == nullptr) return;
-      CircuitBreaker* breaker = std::exchange(breaker_, nullptr);
-      breaker->finish(*this, outcome);
-    }
-
-    CircuitBreaker* breaker_ = nullptr;
-    std::uint32_t epoch_ = 0;
-    State admitted_in_ = State::closed;
-    Timing timing_ = Timing::none;
-    std::uint64_t start_ = 0;  // call_timestamp() at admission when timing_ == timed
-  };
 
   /// Creates a closed breaker.
   /// \throws CircuitBreakerError with `errc::invalid_config` naming the field
   ///   (and the breaker) when `config` is invalid.
   explicit CircuitBreaker(std::string name, CircuitBreakerConfig config = {}, Clock clock = {})
-      : clock_(std::move(clock)), name_(std::move(name)), initial_config_(config) {
-    std::string message;
-    if (initial_config_.validate(&message)) {
-      throw CircuitBreakerError(errc::invalid_config, name_, message);
-    }
-    if (initial_config_.record_call_durations) durations_.enable();
-    config_.store(&initial_config_, std::memory_order_release);
-    base_ = now();
+      : config_(validated(name, config)),
+        clock_(std::move(clock)),
+        deadline_(clock_.now()),
+        name_(std::move(name)) {
+    durations_.set_sample_every(config.duration_sample_every);
+    if (config.record_call_durations) durations_.enable();
   }
 
   CircuitBreaker(const CircuitBreaker&) = delete;
   CircuitBreaker& operator=(const CircuitBreaker&) = delete;
 
+  /// Debug builds check that no call is in flight (see the class comment).
+  ~CircuitBreaker() {
+#if BREAKER_CHECK_CALLS_IN_FLIGHT
+    detail::check_no_calls_in_flight(counters_, name_);
+#endif
+  }
+
+  // --- name and config ------------------------------------------------------
+
   /// The breaker's name.
   const std::string& name() const noexcept { return name_; }
 
-  /// The current config. The reference stays valid for the breaker's lifetime,
-  /// even after `update_config` (which makes a new one current).
-  const CircuitBreakerConfig& config() const noexcept {
-    return *config_.load(std::memory_order_acquire);
-  }
+  /// A copy of the current config (the old or the new one while an
+  /// `update_config` runs, never a mix). Lock-free.
+  CircuitBreakerConfig config() const noexcept { return config_.load(); }
 
   /// Replaces the config and keeps the state and counts. Counts already past a
   /// new threshold act at the next outcome; an open period already running
-  /// keeps its end.
+  /// keeps its end. Memory stays bounded however often it is called: the
+  /// config is stored inline (see `detail/config_cell.hpp`).
   /// \throws CircuitBreakerError(errc::invalid_config) naming the field; the
-  ///   breaker is unchanged then. Thread safety: any thread; calls see the old or
-  ///   the new config, never a mix.
+  ///   breaker is unchanged then. Thread safety: any thread; each decision a
+  ///   call makes sees the old or the new config, never a mix (a call that
+  ///   spans the update may use the old one for admission and the new one for
+  ///   its outcome).
   void update_config(const CircuitBreakerConfig& config) {
     std::string message;
     if (config.validate(&message)) throw CircuitBreakerError(errc::invalid_config, name_, message);
-    std::lock_guard lock(mutex_);
-    if (config == this->config()) return;
-    // Before the config is published (release below), so a caller that sees
-    // record_call_durations on also sees the stripes.
+    std::lock_guard lock(config_writer_);  // writers only; readers never take it
+    if (config == config_.load()) return;
+    // Before the rules are published (release in store): a call that sees
+    // record_call_durations on also sees the stripes. May throw bad_alloc,
+    // with the breaker unchanged.
     if (config.record_call_durations) durations_.enable();
-    retained_configs_.push_front(config);
-    // release: a caller that loads the pointer (acquire) sees the config's fields.
-    config_.store(&retained_configs_.front(), std::memory_order_release);
+    durations_.set_sample_every(config.duration_sample_every);
+    config_.store(config);
   }
+
+  // --- observation ----------------------------------------------------------
 
   /// The state as observers should see it: an open breaker whose open period is
   /// over reads as half-open even before a call arrives. Reads the clock only
@@ -246,9 +156,10 @@ class CircuitBreaker {
     return s;
   }
 
-  /// Half-open probes currently in flight (whatever episode admitted them).
+  /// Probes of the current half-open episode in flight (0 unless half-open).
   std::uint32_t probes_in_flight() const noexcept {
-    return detail::StateWord{word_.load(std::memory_order_acquire)}.probes();
+    const Word w{word_.load(std::memory_order_acquire)};
+    return w.state() == State::half_open ? w.probes() : 0;
   }
 
   /// Transitions made so far from `from` to `to` (each counted once, when made).
@@ -259,20 +170,19 @@ class CircuitBreaker {
   /// The call-duration histogram (empty while `record_call_durations` is off).
   CallDurations call_durations() const noexcept { return durations_.snapshot(); }
 
-  /// Closes the breaker and clears the consecutive counts and the volume gate.
-  /// Calls in flight become stale. Listeners hear of it unless it was closed.
-  void reset() noexcept {
-    transition_to([](detail::StateWord w) { return w.enter(State::closed); });
-  }
+  // --- manual control -------------------------------------------------------
+
+  /// Closes the breaker and clears the consecutive counts and the volume gate,
+  /// in a new epoch: calls in flight become stale. A closed breaker with
+  /// nothing to clear is left as it is (no new epoch). Listeners hear of it
+  /// unless it was closed.
+  void reset() noexcept { transition_to(detail::after_reset); }
 
   /// Opens the breaker and keeps it open (rejecting every call, never turning
-  /// half-open) until `reset()`.
-  void force_open() noexcept {
-    transition_to([](detail::StateWord w) {
-      if (w.state() == State::open && w.forced()) return w;
-      return w.enter(State::open).with_forced(true);
-    });
-  }
+  /// half-open) until `reset()`. Calls in flight become stale.
+  void force_open() noexcept { transition_to(detail::after_force_open); }
+
+  // --- listeners ------------------------------------------------------------
 
   /// Registers a listener called once per transition, on the thread that made
   /// it, after the state word changed and outside any lock. Exceptions thrown
@@ -280,102 +190,89 @@ class CircuitBreaker {
   /// Listeners run concurrently when transitions are made concurrently, and may
   /// then observe transitions out of order (each carries its `epoch`).
   /// \returns an id for `remove_listener`.
-  ListenerId on_state_change(StateListener listener) {
-    std::lock_guard lock(mutex_);
-    auto next = std::make_shared<std::vector<std::pair<ListenerId, StateListener>>>(
-        listeners_ ? *listeners_ : std::vector<std::pair<ListenerId, StateListener>>{});
-    const ListenerId id = ++last_listener_id_;
-    next->emplace_back(id, std::move(listener));
-    listeners_ = std::move(next);
-    has_listeners_.store(true, std::memory_order_release);
-    return id;
-  }
+  ListenerId on_state_change(StateListener listener) { return listeners_.add(std::move(listener)); }
 
   /// Removes a listener; returns false when `id` is unknown. A notification
   /// already under way may still call it once.
-  bool remove_listener(ListenerId id) {
-    std::lock_guard lock(mutex_);
-    if (!listeners_) return false;
-    auto next = std::make_shared<std::vector<std::pair<ListenerId, StateListener>>>(*listeners_);
-    const auto old_size = next->size();
-    std::erase_if(*next, [id](const auto& entry) { return entry.first == id; });
-    if (next->size() == old_size) return false;
-    has_listeners_.store(!next->empty(), std::memory_order_release);
-    listeners_ = std::move(next);
-    return true;
-  }
+  bool remove_listener(ListenerId id) { return listeners_.remove(id); }
+
+  // --- calls ----------------------------------------------------------------
 
   /// Asks for admission. Closed: always admitted (one load, no shared write, no
-  /// clock read unless this call is a timed sample). Open: rejected, with at most one
+  /// clock read unless this call is a timed duration sample). Open: rejected, with at most one
   /// clock read; once the open period is over, the first caller turns the
   /// breaker half-open and becomes its first probe. Half-open: admitted while
-  /// fewer than `half_open_max_requests` probes are in flight. A rejection is
-  /// counted in `rejected_calls`.
+  /// fewer than `half_open_max_requests` probes of this episode are in
+  /// flight. A rejection is counted in `rejected_calls`.
   /// Never throws, never allocates.
   Permit try_acquire() noexcept {
-    const CircuitBreakerConfig* config = config_.load(std::memory_order_acquire);
+    const detail::Rules rules = config_.rules();
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
-    const detail::StateWord w{bits};
+    const Word w{bits};
     if (w.state() == State::closed) [[likely]] {
       const std::uint64_t n = counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
-      const Timing timing = timing_of(*config, n);
+      const Timing timing = timing_of(rules, n);
       return Permit{this, w.epoch(), State::closed, timing, start_of(timing)};
     }
-    return acquire_slow(bits, config);
+    return acquire_slow(bits, rules);
   }
 
   /// Runs `f()` under the breaker. A value (or normal return) is a success;
-  /// an exception is a failure and is rethrown unchanged.
+  /// an exception is a failure and is rethrown unchanged (a cancellation,
+  /// `asio::error::operation_aborted`, is ignored and rethrown).
+  /// \param f a synchronous callable with no arguments. A callable returning
+  ///   an `asio::awaitable` is refused at compile time: use `call`.
   /// \throws CircuitBreakerError(errc::open) when rejected; whatever `f` throws.
   template <class F>
   [[gnu::always_inline]] inline std::invoke_result_t<F&> execute(F&& f) {
     using R = std::invoke_result_t<F&>;
-    const CircuitBreakerConfig* config = config_.load(std::memory_order_acquire);
+    static_assert(!detail::is_awaitable_v<R>,
+                  "execute() runs a synchronous function, but this callable returns an "
+                  "asio::awaitable (a coroutine): its failures would never reach the breaker. "
+                  "Use `co_await breaker.call(op)` instead.");
+    const detail::Rules rules = config_.rules();
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
     if (Word{bits}.state() != State::closed) [[unlikely]] {
       Permit permit = try_acquire();
       if (!permit) throw_open();
       return run_sync(f, permit);
     }
-    // Closed fast path: no Permit object, one thread-slot lookup for both
+    // Closed fast path: no Permit object, one thread-slot lookup for the
     // counts and the duration, and after the call one load compared with the
     // word seen at admission (a steady closed word that did not change needs
-    // no write).
+    // no write). always_inline: without it GCC stops inlining execute() and
+    // the durations-off path costs 20 instructions more.
     const unsigned slot = detail::thread_slot();
     const std::uint64_t n = counters_.add_at(slot, detail::CallCounters::admitted);
-    const bool steady = closed_steady(Word{bits}, *config);
     Timing timing = Timing::none;
-    if (config->record_call_durations) {
-      // A timed sample (1 call in duration_sample_every) runs out of line, so
-      // that this path stays small enough to be inlined.
-      if (detail::DurationHistogram::is_sampled(n, config->duration_sample_every)) [[unlikely]] {
-        return execute_timed(f, slot, bits, steady);
-      }
+    if (rules.record_call_durations()) {
+      // A timed sample (1 call in duration_sample_every) runs out of line.
+      if (durations_.is_sampled(n)) [[unlikely]] return execute_timed(f, slot, bits);
       timing = Timing::held;
     }
-    // record_closed_success is noexcept: it never lands in the handler below.
+    detail::Returned<R> out;
     try {
-      if constexpr (std::is_void_v<R>) {
-        f();
-        if (timing == Timing::held) durations_.record_held(slot);
-        record_closed_success(slot, bits, steady);
-      } else {
-        R result = f();
-        if (timing == Timing::held) durations_.record_held(slot);
-        record_closed_success(slot, bits, steady);
-        return result;
-      }
+      out.invoke(f);
     } catch (...) {
       record_closed_exception(Word{bits}.epoch(), std::current_exception(), timing, 0);
       throw;
     }
+    // Outside the try: a throw from moving the value out is not a second outcome.
+    if (timing == Timing::held) durations_.record_held(slot);
+    record_closed_success(slot, bits);
+    return out.take();
   }
 
   /// Like `execute`, but on rejection or failure returns `fallback()` instead
-  /// (the outcome is still recorded). Exceptions from `fallback` propagate.
+  /// (the outcome is still recorded). A cancellation is rethrown, never
+  /// replaced. Exceptions from `fallback` propagate.
   template <class F, class Fallback>
   std::invoke_result_t<F&> execute_with_fallback(F&& f, Fallback&& fallback) {
     using R = std::invoke_result_t<F&>;
+    static_assert(!detail::is_awaitable_v<R>,
+                  "execute_with_fallback() runs a synchronous function, but this callable "
+                  "returns an asio::awaitable (a coroutine): its failures would never reach the "
+                  "breaker. Use `co_await breaker.call_with_fallback(op, fallback)` instead.");
     static_assert(std::is_invocable_r_v<R, Fallback&>,
                   "the fallback must be callable with no arguments and return the operation's type");
     Permit permit = try_acquire();
@@ -384,7 +281,7 @@ class CircuitBreaker {
       return run_sync(f, permit);
     } catch (...) {
       // run_sync recorded the failure; a cancellation is not ours to hide.
-      if (is_cancelled(std::current_exception())) throw;
+      if (detail::is_cancelled(std::current_exception())) throw;
     }
     return static_cast<R>(fallback());
   }
@@ -402,222 +299,44 @@ class CircuitBreaker {
   ///   cancellation slot, and the call waits until it has stopped); recorded as
   ///   a failure when `count_timeout_as_failure`, else ignored.
   /// Cancellation: the call forwards the awaiting coroutine's cancellation to
-  ///   the operation. Thread safety: any thread/executor.
+  ///   the operation. Thread safety: any thread/executor; with `call_timeout`
+  ///   the race between the operation and its timer runs on a strand the call
+  ///   makes over the caller's executor, so a multi-threaded `io_context`
+  ///   needs no strand of the caller's.
+  /// Lifetimes: the breaker must outlive the call (until the awaiting
+  ///   coroutine has resumed): keep it in a `std::shared_ptr` or a `Registry`
+  ///   for as long as calls may run; debug builds abort when a breaker is
+  ///   destroyed with calls in flight. g++ 12 pitfall: a lambda written inside
+  ///   the `co_await` expression (`co_await cb.call([&] {...})`) has its
+  ///   captures destroyed twice; name the lambda in a variable first
+  ///   (`auto op = [&] {...}; co_await cb.call(op);`).
   template <class Op>
     requires detail::is_awaitable_v<std::invoke_result_t<Op&>>
   std::invoke_result_t<Op&> call(Op op) {
-    using R = typename detail::awaitable_traits<std::invoke_result_t<Op&>>::value_type;
-    const CircuitBreakerConfig* config = config_.load(std::memory_order_acquire);
-    const std::uint64_t bits = word_.load(std::memory_order_acquire);
-    if (Word{bits}.state() == State::closed && config->call_timeout.count() == 0) {
-      // Closed fast path, as in execute(), with two differences: the
-      // coroutine may resume on another thread, so counts after the await
-      // look up the thread's slot again; and a frame destroyed while
-      // suspended must still record its call (as ignored), which the guard
-      // does.
-      const std::uint64_t n = counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
-      const bool steady = closed_steady(Word{bits}, *config);
-      const Timing timing = timing_of(*config, n);
-      const std::uint64_t start = start_of(timing);
-      ClosedCallGuard guard{this, timing, start};
-      try {
-        if constexpr (std::is_void_v<R>) {
-          co_await op();
-          guard.breaker = nullptr;
-          const unsigned slot = detail::thread_slot();
-          record_duration(slot, timing, start);
-          record_closed_success(slot, bits, steady);
-          co_return;
-        } else {
-          R result = co_await op();
-          guard.breaker = nullptr;
-          const unsigned slot = detail::thread_slot();
-          record_duration(slot, timing, start);
-          record_closed_success(slot, bits, steady);
-          co_return result;
-        }
-      } catch (...) {
-        guard.breaker = nullptr;
-        record_closed_exception(Word{bits}.epoch(), std::current_exception(), timing, start);
-        throw;
-      }
-    }
-    Permit permit = try_acquire();
-    if (!permit) throw_open();
-    if (const auto timeout = this->config().call_timeout; timeout.count() > 0) {
-      co_return co_await call_with_deadline(op, permit, timeout);
-    }
-    try {
-      if constexpr (std::is_void_v<R>) {
-        co_await op();
-        permit.record_success();
-        co_return;
-      } else {
-        R result = co_await op();
-        permit.record_success();
-        co_return result;
-      }
-    } catch (...) {
-      record_exception(permit, std::current_exception());
-      throw;
-    }
+    return run_call(std::move(op), detail::NoFallback{});
   }
 
   /// Like `call`, but on rejection, failure or timeout returns the fallback's
   /// value instead (the outcome is still recorded). `fallback` is `() -> R` or
   /// `() -> asio::awaitable<R, E>`. Cancellation is not replaced by the
-  /// fallback: it propagates.
+  /// fallback: it propagates. Lifetimes and thread safety as for `call`.
   template <class Op, class Fallback>
     requires detail::is_awaitable_v<std::invoke_result_t<Op&>>
   std::invoke_result_t<Op&> call_with_fallback(Op op, Fallback fallback) {
-    using R = typename detail::awaitable_traits<std::invoke_result_t<Op&>>::value_type;
-    Permit permit = try_acquire();
-    bool use_fallback = !permit;
-    if (!use_fallback) {
-      std::exception_ptr error;
-      try {
-        if (const auto timeout = config().call_timeout; timeout.count() > 0) {
-          if constexpr (std::is_void_v<R>) {
-            co_await call_with_deadline(op, permit, timeout);
-            co_return;
-          } else {
-            co_return co_await call_with_deadline(op, permit, timeout);
-          }
-        }
-        if constexpr (std::is_void_v<R>) {
-          co_await op();
-          permit.record_success();
-          co_return;
-        } else {
-          R result = co_await op();
-          permit.record_success();
-          co_return result;
-        }
-      } catch (...) {
-        error = std::current_exception();
-      }
-      record_exception(permit, error);  // no-op when call_with_deadline recorded it
-      if (is_cancelled(error)) std::rethrow_exception(error);
-      use_fallback = true;
-    }
-    if constexpr (detail::is_awaitable_v<std::invoke_result_t<Fallback&>>) {
-      if constexpr (std::is_void_v<R>) {
-        co_await fallback();
-        co_return;
-      } else {
-        co_return co_await fallback();
-      }
-    } else {
-      if constexpr (std::is_void_v<R>) {
-        fallback();
-        co_return;
-      } else {
-        co_return static_cast<R>(fallback());
-      }
-    }
+    check_fallback<std::invoke_result_t<Op&>, Fallback>();
+    return run_call(std::move(op), std::move(fallback));
   }
 
  private:
   using Word = detail::StateWord;
+  using Timing = detail::CallTiming;
+  friend Permit;
 
-  // Records a closed-state call whose coroutine frame was destroyed before it
-  // finished (cancellation by destruction): ignored, which changes no word.
-  struct ClosedCallGuard {
-    CircuitBreaker* breaker;
-    Timing timing;
-    std::uint64_t start;
-    ~ClosedCallGuard() {
-      if (breaker == nullptr) return;
-      const unsigned slot = detail::thread_slot();
-      breaker->record_duration(slot, timing, start);
-      breaker->counters_.add_at(slot, detail::CallCounters::ignored);
-    }
-  };
-
-  // --- call durations (see detail/duration_histogram.hpp) ---------------------
-  // execute()'s closed fast path for a timed sample.
-  template <class F>
-  [[gnu::noinline]] std::invoke_result_t<F&> execute_timed(F& f, unsigned slot,
-                                                           std::uint64_t bits, bool steady) {
-    using R = std::invoke_result_t<F&>;
-    const std::uint64_t start = detail::call_timestamp(clock_);
-    try {
-      if constexpr (std::is_void_v<R>) {
-        f();
-        record_timed_duration(slot, start);
-        record_closed_success(slot, bits, steady);
-      } else {
-        R result = f();
-        record_timed_duration(slot, start);
-        record_closed_success(slot, bits, steady);
-        return result;
-      }
-    } catch (...) {
-      record_closed_exception(Word{bits}.epoch(), std::current_exception(), Timing::timed, start);
-      throw;
-    }
-  }
-
-  // Whether the n-th admission of this thread slot is untracked, held or timed.
-  static Timing timing_of(const CircuitBreakerConfig& config, std::uint64_t n) noexcept {
-    if (!config.record_call_durations) return Timing::none;
-    return detail::DurationHistogram::is_sampled(n, config.duration_sample_every) ? Timing::timed
-                                                                                  : Timing::held;
-  }
-  std::uint64_t start_of(Timing timing) const noexcept {
-    return timing == Timing::timed ? detail::call_timestamp(clock_) : 0;
-  }
-  void record_duration(unsigned slot, Timing timing, std::uint64_t start) noexcept {
-    if (timing == Timing::held) {
-      durations_.record_held(slot);
-    } else if (timing == Timing::timed) {
-      record_timed_duration(slot, start);
-    }
-  }
-  [[gnu::noinline]] void record_timed_duration(unsigned slot, std::uint64_t start) noexcept {
-    durations_.record_timed(slot,
-                            detail::call_elapsed_ns<Clock>(start, detail::call_timestamp(clock_)));
-  }
-
-  // A closed word that a success leaves unchanged: detail::success_changes
-  // specialised for a closed word and a call admitted at its own epoch
-  // (spelled out: the general form costs a few instructions per call).
-  static bool closed_steady(Word w, const CircuitBreakerConfig& config) noexcept {
-    return w.consecutive() == 0 && w.volume() >= config.minimum_request_threshold;
-  }
-
-  void record_closed_success(unsigned slot, std::uint64_t admitted_bits, bool steady) noexcept {
-    counters_.add_at(slot, detail::CallCounters::successful);
-    if (steady && word_.load(std::memory_order_acquire) == admitted_bits) [[likely]] return;
-    record_closed_outcome(Word{admitted_bits}.epoch(), detail::Outcome::success);
-  }
-
-  // The word update of a closed-state outcome whose count was already added.
-  [[gnu::noinline]] void record_closed_outcome(std::uint32_t epoch,
-                                               detail::Outcome outcome) noexcept {
-    apply_outcome(word_.load(std::memory_order_acquire), epoch, State::closed, outcome,
-                  detail::Limits::from(config()));
-  }
-
-  // Publishes what an outcome does to the word (decide_record), starting from
-  // `current`, and reports a transition it made.
-  void apply_outcome(std::uint64_t current, std::uint32_t epoch, State admitted_in,
-                     detail::Outcome outcome, const detail::Limits& limits) noexcept {
-    detail::RecordDecision d;
-    // CAS loop: acq_rel on success publishes the new counts or transition;
-    // acquire on failure to decide again on the fresh word.
-    do {
-      d = detail::decide_record(Word{current}, epoch, admitted_in, outcome, limits);
-      if (d.next.bits() == current) return;
-    } while (!word_.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
-                                          std::memory_order_acquire));
-    if (d.transition) after_transition(Word{current}, d.next);
-  }
-
-  [[gnu::noinline]] void record_closed_exception(std::uint32_t epoch, const std::exception_ptr& error,
-                                                 Timing timing, std::uint64_t start) noexcept {
-    Permit permit{this, epoch, State::closed, timing, start};
-    record_exception(permit, error);
+  static const CircuitBreakerConfig& validated(const std::string& name,
+                                               const CircuitBreakerConfig& config) {
+    std::string message;
+    if (config.validate(&message)) throw CircuitBreakerError(errc::invalid_config, name, message);
+    return config;
   }
 
   time_point now() const noexcept { return clock_.now(); }
@@ -626,74 +345,28 @@ class CircuitBreaker {
     return static_cast<std::size_t>(from) * 3 + static_cast<std::size_t>(to);
   }
 
-  // --- open deadline -------------------------------------------------------
-  // The end of the open period lives in its own atomic, tagged with the epoch
-  // it belongs to: bits 48..63 the epoch, bits 0..47 the deadline in whole
-  // microseconds since the breaker was created (8.9 years of range; later
-  // times saturate). A reader trusts the deadline only when its tag matches
-  // the word's epoch; until the opener has published it, the breaker simply
-  // stays open. Being one atomic, tag and value are always consistent.
-  // Known limit: between an opener's word CAS and its deadline CAS, a reader
-  // could trust the deadline of an open period exactly 65,536 epochs older
-  // (same 16-bit tag) and see the breaker half-open early; the opener closes
-  // that window within a few instructions.
-  static constexpr std::uint64_t deadline_value_mask = (std::uint64_t{1} << 48) - 1;
-
-  std::uint64_t micros_since_base(time_point t, bool round_up) const noexcept {
-    if (t <= base_) return 0;
-    const auto elapsed = t - base_;
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(elapsed);
-    if (round_up && std::chrono::duration_cast<duration>(us) < elapsed) ++us;
-    const auto count = static_cast<std::uint64_t>(us.count());
-    return std::min(count, deadline_value_mask);
+  [[noreturn]] void throw_open() const {
+    throw CircuitBreakerError(errc::open, name_, "call rejected");
   }
 
-  // The state an observer sees; reads the clock only for an unforced open word.
+  // --- observation and transitions -----------------------------------------
+
+  // The state an observer sees; reads the clock only for an open word whose
+  // deadline is published and not forced.
   State observe(Word w) const noexcept {
-    if (w.state() != State::open || w.forced()) return w.state();
-    return detail::observed_state(w, open_expired(w, now()));
+    if (!detail::open_may_expire(w)) return w.state();
+    return detail::observed_state(w, deadline_.expired(w, now()));
   }
 
-  bool open_expired(Word w, time_point now) const noexcept {
-    if (w.forced()) return false;
-    // Tag and deadline are read together from one atomic.
-    const std::uint64_t d = deadline_.load(std::memory_order_acquire);
-    if ((d >> 48) != w.epoch()) return false;
-    return micros_since_base(now, false) >= (d & deadline_value_mask);
-  }
-
-  void publish_deadline(std::uint32_t epoch, time_point opened_at) noexcept {
-    // Rounded up to a whole microsecond: never half-open before timeout_duration.
-    const time_point end =
-        opened_at + std::chrono::duration_cast<duration>(config().timeout_duration);
-    const std::uint64_t desired =
-        (std::uint64_t{epoch} << 48) | micros_since_base(end, /*round_up=*/true);
-    // CAS loop. We write only while our open period is the current one: the
-    // loop re-reads the word after reading the deadline and gives up once the
-    // breaker has moved on (a newer opener publishes its own deadline, and
-    // retries until it does). A delayed opener therefore cannot overwrite a
-    // newer deadline: if the newer one is already stored, our CAS either fails
-    // (value changed) or we read it with acquire, which makes the newer
-    // opener's word CAS visible to our word load, and we give up.
-    // acquire loads / acq_rel CAS: pair with the release of the newer opener.
-    std::uint64_t current = deadline_.load(std::memory_order_acquire);
-    for (;;) {
-      const Word w{word_.load(std::memory_order_acquire)};
-      if (w.state() != State::open || w.forced() || w.epoch() != epoch) return;
-      if (current == desired) return;
-      if (deadline_.compare_exchange_weak(current, desired, std::memory_order_acq_rel,
-                                          std::memory_order_acquire)) {
-        return;
-      }
-    }
-  }
-
-  // --- transitions ----------------------------------------------------------
   void after_transition(Word from, Word to) noexcept {
-    if (to.state() == State::open && !to.forced()) publish_deadline(to.epoch(), now());
+    if (to.state() == State::open && !to.forced()) {
+      // Step 2 of the open-deadline protocol; the clock is read after the
+      // word changed (see detail/open_deadline.hpp).
+      deadline_.publish(word_, to, now(), config_.load().timeout_duration);
+    }
     if (from.state() == to.state()) return;
     transitions_[index(from.state(), to.state())].fetch_add(1, std::memory_order_relaxed);
-    notify(StateTransition{from.state(), to.state(), name_, to.epoch()});
+    listeners_.notify(StateTransition{from.state(), to.state(), name_, to.epoch()});
   }
 
   template <class Next>
@@ -711,31 +384,17 @@ class CircuitBreaker {
     after_transition(Word{current}, next);
   }
 
-  void notify(const StateTransition& transition) noexcept {
-    if (!has_listeners_.load(std::memory_order_acquire)) return;
-    std::shared_ptr<const std::vector<std::pair<ListenerId, StateListener>>> listeners;
-    {
-      std::lock_guard lock(mutex_);  // only to copy the pointer; listeners run unlocked
-      listeners = listeners_;
-    }
-    if (!listeners) return;
-    for (const auto& entry : *listeners) {
-      try {
-        entry.second(transition);
-      } catch (...) {  // a listener must never break the breaker
-      }
-    }
-  }
+  // --- admission and outcomes ----------------------------------------------
 
-  Permit acquire_slow(std::uint64_t current, const CircuitBreakerConfig* config) noexcept {
-    const detail::Limits limits = detail::Limits::from(*config);
+  Permit acquire_slow(std::uint64_t current, detail::Rules rules) noexcept {
+    const detail::Limits limits = rules.limits();
     std::optional<time_point> checked_at;  // at most one clock read per rejection
     for (;;) {
       const Word w{current};
       bool expired = false;
-      if (w.state() == State::open && !w.forced()) {
+      if (detail::open_may_expire(w)) {
         if (!checked_at) checked_at = now();
-        expired = open_expired(w, *checked_at);
+        expired = deadline_.expired(w, *checked_at);
       }
       const detail::AcquireDecision d = detail::decide_acquire(w, limits, expired);
       if (d.next.bits() != current) {
@@ -753,164 +412,292 @@ class CircuitBreaker {
         return Permit{};
       }
       const std::uint64_t n = counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
-      const Timing timing = timing_of(*config, n);
+      const Timing timing = timing_of(rules, n);
       return Permit{this, d.next.epoch(), d.admitted_in, timing, start_of(timing)};
     }
   }
 
-  void finish(const Permit& permit, detail::Outcome outcome) noexcept {
+  // Called by Permit::record, exactly once per admitted permit.
+  void finish(const Permit& permit, Outcome outcome) noexcept {
     const unsigned slot = detail::thread_slot();
     record_duration(slot, permit.timing_, permit.start_);
-    switch (outcome) {
-      case detail::Outcome::success:
-        counters_.add_at(slot, detail::CallCounters::successful);
-        break;
-      case detail::Outcome::failure:
-        counters_.add_at(slot, detail::CallCounters::failed);
-        break;
-      case detail::Outcome::ignored:
-        counters_.add_at(slot, detail::CallCounters::ignored);
-        break;
-    }
-    const CircuitBreakerConfig* config = config_.load(std::memory_order_acquire);
-    const detail::Limits limits = detail::Limits::from(*config);
+    counters_.add_at(slot, outcome_counter(outcome));
     std::uint64_t current = word_.load(std::memory_order_acquire);
     if (permit.admitted_in_ == State::closed) {
       // The common cases write nothing shared: a success in a steady closed
       // breaker, an ignored closed call, a stale closed outcome.
-      if (outcome == detail::Outcome::ignored) return;
-      if (outcome == detail::Outcome::success &&
-          !detail::success_changes(Word{current}, permit.epoch_, limits)) {
+      if (outcome == Outcome::ignored) return;
+      if (outcome == Outcome::success && !detail::success_changes(Word{current}, permit.epoch_)) {
         return;
       }
     }
-    apply_outcome(current, permit.epoch_, permit.admitted_in_, outcome, limits);
+    apply_outcome(current, permit.epoch_, permit.admitted_in_, outcome, config_.rules().limits());
   }
 
-  [[noreturn]] void throw_open() const {
-    throw CircuitBreakerError(errc::open, name_, "call rejected");
-  }
-
-  static bool is_cancelled(const std::exception_ptr& error) noexcept {
-    if (!error) return false;
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::system_error& e) {
-      return detail::is_cancellation(e.code());
-    } catch (...) {
+  static detail::CallCounters::Kind outcome_counter(Outcome outcome) noexcept {
+    switch (outcome) {
+      case Outcome::success:
+        return detail::CallCounters::successful;
+      case Outcome::failure:
+        return detail::CallCounters::failed;
+      case Outcome::ignored:
+        break;
     }
-    return false;
+    return detail::CallCounters::ignored;
+  }
+
+  // Publishes what an outcome does to the word (decide_record), starting from
+  // `current`, and reports a transition it made.
+  void apply_outcome(std::uint64_t current, std::uint32_t epoch, State admitted_in,
+                     Outcome outcome, const detail::Limits& limits) noexcept {
+    detail::RecordDecision d;
+    // CAS loop: acq_rel on success publishes the new counts or transition;
+    // acquire on failure to decide again on the fresh word.
+    do {
+      d = detail::decide_record(Word{current}, epoch, admitted_in, outcome, limits);
+      if (d.next.bits() == current) return;
+    } while (!word_.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
+                                          std::memory_order_acquire));
+    if (d.transition) after_transition(Word{current}, d.next);
   }
 
   static void record_exception(Permit& permit, const std::exception_ptr& error) noexcept {
-    if (!permit) return;
-    if (is_cancelled(error)) {
-      permit.record_ignored();
-    } else {
-      permit.record_failure();
+    permit.record(detail::is_cancelled(error) ? Outcome::ignored : Outcome::failure);
+  }
+
+  // --- closed fast path (execute, call) -------------------------------------
+  // A closed call with neither durations nor a call timeout needs no Permit:
+  // it counts its admission, runs, and compares the word with the one it was
+  // admitted on. Only an outcome that changes the word takes the CAS path.
+
+  // Records a closed-state call whose coroutine frame was destroyed before it
+  // finished (cancellation by destruction): ignored, which changes no word.
+  struct ClosedCallGuard {
+    CircuitBreaker* breaker;
+    Timing timing;
+    std::uint64_t start;
+    ~ClosedCallGuard() {
+      if (breaker == nullptr) return;
+      const unsigned slot = detail::thread_slot();
+      breaker->record_duration(slot, timing, start);
+      breaker->counters_.add_at(slot, detail::CallCounters::ignored);
+    }
+  };
+
+  // --- call durations (see detail/duration_histogram.hpp) ---------------------
+  // Whether the n-th admission of this thread slot is untracked, held or timed.
+  Timing timing_of(detail::Rules rules, std::uint64_t n) const noexcept {
+    if (!rules.record_call_durations()) return Timing::none;
+    return durations_.is_sampled(n) ? Timing::timed : Timing::held;
+  }
+  std::uint64_t start_of(Timing timing) const noexcept {
+    return timing == Timing::timed ? detail::call_timestamp(clock_) : 0;
+  }
+  void record_duration(unsigned slot, Timing timing, std::uint64_t start) noexcept {
+    if (timing == Timing::held) {
+      durations_.record_held(slot);
+    } else if (timing == Timing::timed) {
+      record_timed_duration(slot, start);
     }
   }
+  [[gnu::noinline]] void record_timed_duration(unsigned slot, std::uint64_t start) noexcept {
+    durations_.record_timed(slot,
+                            detail::call_elapsed_ns<Clock>(start, detail::call_timestamp(clock_)));
+  }
+
+  // execute()'s closed fast path for a timed sample, out of line.
+  template <class F>
+  [[gnu::noinline]] std::invoke_result_t<F&> execute_timed(F& f, unsigned slot,
+                                                           std::uint64_t bits) {
+    const std::uint64_t start = detail::call_timestamp(clock_);
+    detail::Returned<std::invoke_result_t<F&>> out;
+    try {
+      out.invoke(f);
+    } catch (...) {
+      record_closed_exception(Word{bits}.epoch(), std::current_exception(), Timing::timed, start);
+      throw;
+    }
+    record_timed_duration(slot, start);
+    record_closed_success(slot, bits);
+    return out.take();
+  }
+
+  void record_closed_success(unsigned slot, std::uint64_t admitted_bits) noexcept {
+    counters_.add_at(slot, detail::CallCounters::successful);
+    if (detail::closed_steady(Word{admitted_bits}) &&
+        word_.load(std::memory_order_acquire) == admitted_bits) [[likely]] {
+      return;
+    }
+    record_closed_outcome(Word{admitted_bits}.epoch(), Outcome::success);
+  }
+
+  // The word update of a closed-state outcome whose count was already added.
+  [[gnu::noinline]] void record_closed_outcome(std::uint32_t epoch, Outcome outcome) noexcept {
+    apply_outcome(word_.load(std::memory_order_acquire), epoch, State::closed, outcome,
+                  config_.rules().limits());
+  }
+
+  [[gnu::noinline]] void record_closed_exception(std::uint32_t epoch, const std::exception_ptr& error,
+                                                 Timing timing, std::uint64_t start) noexcept {
+    Permit permit{this, epoch, State::closed, timing, start};
+    record_exception(permit, error);
+  }
+
+  // --- bodies of execute and call -------------------------------------------
 
   template <class F>
   static std::invoke_result_t<F&> run_sync(F& f, Permit& permit) {
-    using R = std::invoke_result_t<F&>;
+    detail::Returned<std::invoke_result_t<F&>> out;
     try {
-      if constexpr (std::is_void_v<R>) {
-        f();
-        permit.record_success();
-      } else {
-        R result = f();
-        permit.record_success();
-        return result;
-      }
+      out.invoke(f);
     } catch (...) {
       record_exception(permit, std::current_exception());
       throw;
     }
+    permit.record_success();  // outside the try: one outcome, whatever follows
+    return out.take();
   }
 
-  template <class R, class Executor, class Op>
-  static asio::awaitable<detail::Captured<R>, Executor> capture(Op& op) {
-    detail::Captured<R> out;
-    try {
-      if constexpr (std::is_void_v<R>) {
-        co_await op();
+  template <class Awaitable, class Fallback>
+  static constexpr void check_fallback() {
+    using R = typename detail::awaitable_traits<Awaitable>::value_type;
+    using Executor = typename detail::awaitable_traits<Awaitable>::executor_type;
+    static_assert(std::is_invocable_v<Fallback&>,
+                  "call_with_fallback: the fallback must be callable with no arguments");
+    if constexpr (std::is_invocable_v<Fallback&>) {
+      using FR = std::invoke_result_t<Fallback&>;
+      if constexpr (detail::is_awaitable_v<FR>) {
+        static_assert(std::is_same_v<FR, asio::awaitable<R, Executor>>,
+                      "call_with_fallback: a coroutine fallback must return the operation's "
+                      "type, asio::awaitable<R, Executor> with the same R and executor");
       } else {
-        out.value.emplace(co_await op());
+        static_assert(std::is_void_v<R> || std::is_convertible_v<FR, R>,
+                      "call_with_fallback: the fallback must return the operation's value type "
+                      "R (or asio::awaitable<R>), where the operation returns "
+                      "asio::awaitable<R>");
       }
-    } catch (...) {
-      out.error = std::current_exception();
-    }
-    co_return out;
-  }
-
-  template <class Executor>
-  asio::awaitable<void, Executor> sleep_until(time_point deadline) {
-    asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
-                               Executor>
-        timer(co_await asio::this_coro::executor);
-    for (;;) {
-      const time_point t = now();
-      if (t >= deadline) co_return;
-      std::chrono::steady_clock::duration step =
-          std::chrono::duration_cast<std::chrono::steady_clock::duration>(deadline - t);
-      if constexpr (!detail::is_real_clock_v<Clock>) {
-        step = std::min<std::chrono::steady_clock::duration>(step, detail::test_clock_poll_interval);
-      }
-      timer.expires_after(std::max<std::chrono::steady_clock::duration>(
-          step, std::chrono::steady_clock::duration{1}));
-      co_await timer.async_wait(asio::use_awaitable_t<Executor>{});
     }
   }
 
-  // Races op() against call_timeout measured on Clock; records the outcome.
-  template <class Op>
-  std::invoke_result_t<Op&> call_with_deadline(Op& op, Permit& permit,
-                                               std::chrono::milliseconds timeout) {
+  // The one coroutine behind call() and call_with_fallback(): admission (the
+  // closed fast path or a Permit), the operation (raced against call_timeout
+  // when there is one), one outcome, then the value, the exception or the
+  // fallback.
+  template <class Op, class Fallback>
+  std::invoke_result_t<Op&> run_call(Op op, Fallback fallback) {
     using Traits = detail::awaitable_traits<std::invoke_result_t<Op&>>;
     using R = typename Traits::value_type;
     using Executor = typename Traits::executor_type;
-    using namespace asio::experimental::awaitable_operators;
-    const time_point deadline = now() + std::chrono::duration_cast<duration>(timeout);
-    // capture() never throws, so the first to finish wins (asio 1.22's
-    // operator|| waits for the first *success*); the loser is cancelled.
-    auto raced = co_await (capture<R, Executor>(op) || sleep_until<Executor>(deadline));
-    if (raced.index() == 1) {
-      if (config().count_timeout_as_failure) {
-        permit.record_failure();
-      } else {
-        permit.record_ignored();
+    constexpr bool has_fallback = !std::is_same_v<Fallback, detail::NoFallback>;
+    const detail::Rules rules = config_.rules();
+    const std::uint64_t bits = word_.load(std::memory_order_acquire);
+    std::exception_ptr error;  // why the fallback (or rethrow) is needed
+    if (Word{bits}.state() == State::closed && !rules.has_call_timeout()) {
+      // Closed fast path, as in execute(), with two differences: the
+      // coroutine may resume on another thread, so counts after the await
+      // look up the thread's slot again; and a frame destroyed while
+      // suspended must still record its call (as ignored), which the guard
+      // does.
+      const std::uint64_t n = counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
+      const Timing timing = timing_of(rules, n);
+      const std::uint64_t start = start_of(timing);
+      ClosedCallGuard guard{this, timing, start};
+      detail::Returned<R> out;
+      try {
+        if constexpr (std::is_void_v<R>) {
+          co_await op();
+          out.set();
+        } else {
+          out.set(co_await op());
+        }
+      } catch (...) {
+        error = std::current_exception();
       }
-      throw CircuitBreakerError(errc::timeout, name_, "call timed out");
+      guard.breaker = nullptr;
+      if (!error) {
+        const unsigned slot = detail::thread_slot();
+        record_duration(slot, timing, start);
+        record_closed_success(slot, bits);
+        co_return out.take();  // outside any try: one outcome per call
+      }
+      record_closed_exception(Word{bits}.epoch(), error, timing, start);
+    } else {
+      Permit permit = try_acquire();
+      if (!permit) {
+        if constexpr (!has_fallback) throw_open();
+      } else {
+        std::optional<std::chrono::milliseconds> timeout;
+        if (rules.has_call_timeout()) {
+          // The config may have changed since the rules were read: 0 is none.
+          if (const auto t = config_.load().call_timeout; t.count() > 0) timeout = t;
+        }
+        if (timeout) {
+          const time_point deadline = now() + detail::ceil_duration<duration>(*timeout);
+          auto raced = co_await detail::race<R, Executor>(op, clock_, deadline);
+          if (raced.index() == 1) {
+            permit.record(config_.rules().count_timeout_as_failure() ? Outcome::failure
+                                                                     : Outcome::ignored);
+            error = std::make_exception_ptr(
+                CircuitBreakerError(errc::timeout, name_, "call timed out"));
+          } else {
+            detail::Captured<R>& captured = std::get<0>(raced);
+            if (!captured.error) {
+              permit.record_success();
+              co_return captured.value.take();
+            }
+            error = captured.error;
+            record_exception(permit, error);
+          }
+        } else {
+          detail::Returned<R> out;
+          try {
+            if constexpr (std::is_void_v<R>) {
+              co_await op();
+              out.set();
+            } else {
+              out.set(co_await op());
+            }
+          } catch (...) {
+            error = std::current_exception();
+          }
+          if (!error) {
+            permit.record_success();
+            co_return out.take();  // outside any try: one outcome per call
+          }
+          record_exception(permit, error);
+        }
+      }
     }
-    detail::Captured<R>& captured = std::get<0>(raced);
-    if (captured.error) {
-      record_exception(permit, captured.error);
-      std::rethrow_exception(captured.error);
+    // Rejected (has_fallback only), failed or timed out.
+    if constexpr (!has_fallback) {
+      std::rethrow_exception(error);
+    } else {
+      if (detail::is_cancelled(error)) std::rethrow_exception(error);
+      if constexpr (detail::is_awaitable_v<std::invoke_result_t<Fallback&>>) {
+        co_return co_await fallback();
+      } else {
+        co_return static_cast<R>(fallback());
+      }
     }
-    permit.record_success();
-    if constexpr (!std::is_void_v<R>) co_return std::move(*captured.value);
   }
 
-  // Hot line: read on every call, written on transitions and closed failures.
+  // --- members ---------------------------------------------------------------
+
+  // Hot line: the word (read on every call, written on transitions and closed
+  // failures) and the rule word (read on every call, written by update_config).
   alignas(64) std::atomic<std::uint64_t> word_{0};
-  std::atomic<const CircuitBreakerConfig*> config_{nullptr};
-  std::atomic<std::uint64_t> deadline_{std::uint64_t{Word::epoch_mask} << 48};
+  detail::ConfigCell config_;
   [[no_unique_address]] Clock clock_;
-  time_point base_{};
+  detail::OpenDeadline<Clock> deadline_;
 
   detail::CallCounters counters_;
   detail::DurationHistogram durations_;
   std::array<std::atomic<std::uint64_t>, 9> transitions_{};
 
-  // Cold: names, configs and listeners.
+  // Cold.
   std::string name_;
-  CircuitBreakerConfig initial_config_;
-  mutable std::mutex mutex_;  // guards the two members below, never held on the call path
-  std::forward_list<CircuitBreakerConfig> retained_configs_;
-  std::shared_ptr<const std::vector<std::pair<ListenerId, StateListener>>> listeners_;
-  ListenerId last_listener_id_ = 0;
-  std::atomic<bool> has_listeners_{false};
+  std::mutex config_writer_;  // serialises update_config; never held on the call path
+  detail::ListenerList listeners_;
 };
 
 }  // namespace breaker

@@ -13,8 +13,8 @@
 //   clock:  2 bytes (start offset in microseconds, scaled)
 //   steps:  4 bytes each: operation, b, a (16 bits)
 //
-// Environment: BREAKER_FUZZ_MAX_EPOCHS (default and maximum 60000, below the
-// documented 2^16 aliasing limit of a permit's epoch) caps the epochs per input.
+// Environment: BREAKER_FUZZ_MAX_EPOCHS (default and maximum 140000: past the old
+// 2^16 wrap, well below the 28-bit epoch's limit) caps the epochs per input.
 
 #include "differential.hpp"
 #include "model.hpp"
@@ -118,7 +118,7 @@ std::uint64_t max_epochs() {
   static const std::uint64_t value = [] {
     const char* text = std::getenv("BREAKER_FUZZ_MAX_EPOCHS");
     const std::uint64_t v = text != nullptr ? std::strtoull(text, nullptr, 10) : 0;
-    return v == 0 ? std::uint64_t{60'000} : std::min<std::uint64_t>(v, 60'000);
+    return v == 0 ? std::uint64_t{140'000} : std::min<std::uint64_t>(v, 140'000);
   }();
   return value;
 }

@@ -52,7 +52,7 @@ enum class Op : std::uint8_t {
   advance_to_deadline,    ///< clock to the end of the open period (-1 us, 0, +1 us, or later)
   reset,                  ///< reset()
   force_open,             ///< force_open()
-  reset_burst,            ///< reset() many times in a row (thousands of epochs)
+  reset_burst,            ///< force_open(); reset() many times in a row (thousands of epochs)
   update_config,          ///< update_config(a valid random config)
   update_config_invalid,  ///< update_config(an invalid config): throws, changes nothing
   execute_success,        ///< execute(f) where f returns a value
@@ -129,12 +129,14 @@ struct Failure {
 
 /// How to run a sequence.
 struct RunOptions {
-  /// Stop a sequence once this many epochs have passed (each reset() is one).
-  /// Kept below 2^16 so a permit's 16-bit epoch cannot alias, a documented
-  /// limit rather than a rule under test.
-  std::uint64_t max_epochs = 60'000;
-  /// Most reset() calls one reset_burst step makes (before the max_epochs cap).
-  std::uint32_t max_burst = 20'000;
+  /// Stop a sequence once this many epochs have passed. Past 2^16 (where the
+  /// 16-bit epoch of the first milestone wrapped and a stale outcome could
+  /// drive a transition: rule 2 has no exception for old calls) and well
+  /// below 2^28, the documented limit of the state word's epoch.
+  std::uint64_t max_epochs = 140'000;
+  /// Most force_open(); reset() pairs one reset_burst step makes (before the
+  /// max_epochs cap); each pair passes two epochs.
+  std::uint32_t max_burst = 40'000;
   /// When set, the model runs with this config instead of the breaker's: a
   /// deliberately wrong model, to prove the harness and the shrinker catch it.
   std::optional<CircuitBreakerConfig> model_config;
@@ -378,6 +380,8 @@ inline std::optional<Failure> run_sequence(const CircuitBreakerConfig& config,
   using Breaker = CircuitBreaker<testing::ManualClock>;
   using detail_::describe_stats;
   using detail_::str;
+  // The real breaker reports the low bits of the model's (unbounded) epoch.
+  constexpr std::uint64_t epoch_mask = breaker::detail::StateWord::epoch_mask;
 
   testing::ManualClock clock;
   clock.set(testing::ManualClock::time_point{nanoseconds{start_ns}});
@@ -435,10 +439,10 @@ inline std::optional<Failure> run_sequence(const CircuitBreakerConfig& config,
                   str(expected.size()));
     for (std::size_t i = events_checked; i < heard.size(); ++i) {
       const ModelEvent& e = expected[i];
-      if (heard[i].from != e.from || heard[i].to != e.to || heard[i].epoch != (e.epoch & 0xFFFF))
+      if (heard[i].from != e.from || heard[i].to != e.to || heard[i].epoch != (e.epoch & epoch_mask))
         return fail("listener call " + str(i) + ": " + str(heard[i].from) + " -> " +
                     str(heard[i].to) + " epoch " + str(heard[i].epoch) + ", model " + str(e.from) +
-                    " -> " + str(e.to) + " epoch " + str(e.epoch & 0xFFFF));
+                    " -> " + str(e.to) + " epoch " + str(e.epoch & epoch_mask));
     }
     events_checked = heard.size();
     const CallDurations d = real.call_durations();
@@ -534,8 +538,8 @@ inline std::optional<Failure> run_sequence(const CircuitBreakerConfig& config,
           if (p.admitted_in() != m.admitted_in)
             return fail("permit admitted in " + str(p.admitted_in()) + ", model " +
                         str(m.admitted_in));
-          if (p.epoch() != (m.epoch & 0xFFFF))
-            return fail("permit epoch " + str(p.epoch()) + ", model " + str(m.epoch & 0xFFFF));
+          if (p.epoch() != (m.epoch & epoch_mask))
+            return fail("permit epoch " + str(p.epoch()) + ", model " + str(m.epoch & epoch_mask));
           pool.push_back(Slot{std::move(p), m});
         }
         break;
@@ -614,9 +618,11 @@ inline std::optional<Failure> run_sequence(const CircuitBreakerConfig& config,
         break;
       case Op::reset_burst: {
         std::uint64_t n = 1 + step.a % std::max<std::uint32_t>(1, options.max_burst);
-        if (model.epoch() + n > options.max_epochs)
-          n = model.epoch() < options.max_epochs ? options.max_epochs - model.epoch() : 0;
+        if (model.epoch() + 2 * n > options.max_epochs)
+          n = model.epoch() + 2 < options.max_epochs ? (options.max_epochs - model.epoch()) / 2 : 0;
         for (std::uint64_t k = 0; k < n; ++k) {
+          real.force_open();
+          model.force_open();
           real.reset();
           model.reset();
         }
@@ -657,7 +663,7 @@ inline std::optional<Failure> run_sequence(const CircuitBreakerConfig& config,
       case Op::count_:
         break;
     }
-    // Keep every sequence well inside the 16-bit epoch (see max_epochs).
+    // Keep every sequence well inside the 28-bit epoch (see max_epochs).
     if (model.epoch() >= options.max_epochs) break;
     if (auto f = check()) return f;
   }
@@ -745,7 +751,7 @@ inline std::string format_sequence(const Sequence& s, const std::vector<Step>& s
         os << "  // permit a % outstanding";
         break;
       case Op::reset_burst:
-        os << "  // reset() x " << 1 + st.a % std::max<std::uint32_t>(1, options.max_burst)
+        os << "  // (force_open(); reset()) x " << 1 + st.a % std::max<std::uint32_t>(1, options.max_burst)
            << " (capped by max_epochs)";
         break;
       case Op::advance_to_deadline:

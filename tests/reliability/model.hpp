@@ -9,26 +9,29 @@
 /// that the differential test (`test_differential.cpp`) and the fuzzer
 /// (`tests/fuzz/fuzz_breaker.cpp`) can compare the real breaker against it.
 ///
-/// The rules, as modelled here:
+/// The rules, as modelled here (issue 8 changed rules 2, 4 and 7; the model
+/// states them as the issue does, not as the state word implements them):
 ///  - Closed: a failure adds one to the run of consecutive failures, a success
 ///    ends the run. The breaker opens when the run reaches `failure_threshold`
 ///    and at least `minimum_request_threshold` outcomes (successes and
-///    failures, not ignored ones) were recorded since it last closed; that
-///    volume count saturates at the threshold. Creation and `reset()` count as
-///    closing.
+///    failures, not ignored ones) were recorded since it last closed, whatever
+///    the minimum was while they were recorded (rule 4: the model counts them
+///    all, without saturating). Creation and `reset()` count as closing.
 ///  - Open: every call is rejected. After `timeout_duration` (measured from the
 ///    moment it opened, with the config of that moment) it reads as half-open
 ///    in `state()`/`stats()`; the first caller after that turns it half-open
 ///    and is its first probe. `force_open()` opens it for good: it never
 ///    expires, only `reset()` closes it.
-///  - Half-open: a call is admitted while fewer than `half_open_max_requests`
-///    half-open permits are outstanding, counting the permits of earlier
-///    half-open episodes too (every half-open permit returns its slot when it
-///    finishes, whatever happened since). `success_threshold` consecutive
-///    successful probes close it; a failed probe reopens it.
-///  - Each transition, `reset()` (always) and `force_open()` (unless already
-///    forced open) start a new epoch. An outcome of a permit from an older
-///    epoch is stale: it counts in the totals only.
+///  - Half-open (rule 7): a call is admitted while fewer than
+///    `half_open_max_requests` probes admitted in the *current* half-open
+///    episode are outstanding. Every episode starts from zero; a probe of an
+///    earlier episode returns nothing to the current one. `success_threshold`
+///    consecutive successful probes close it; a failed probe reopens it.
+///  - Each transition starts a new epoch: `reset()` (unless the breaker is
+///    closed with nothing to clear: no failure run, no outcome since it
+///    closed) and `force_open()` (unless already forced open). An outcome of a
+///    permit from an older epoch is stale (rule 2: however old; the model's
+///    epoch never wraps): it counts in the totals only.
 ///  - Listeners hear of a transition when the state changes (reset() of a
 ///    closed breaker, force_open() of an open one are silent).
 ///  - Stats: `consecutive_failures` is the closed run, or in open the run that
@@ -56,7 +59,7 @@ enum class ModelOutcome : std::uint8_t { success, failure, ignored };
 struct ModelPermit {
   bool admitted = false;
   State admitted_in = State::closed;
-  std::uint64_t epoch = 0;    ///< Full epoch (the real breaker keeps its low 16 bits).
+  std::uint64_t epoch = 0;    ///< Full epoch (the real breaker keeps its low 28 bits).
   bool tracked = false;       ///< `record_call_durations` was on at admission.
   bool timed = false;         ///< Tracked and a timed sample (`duration_sample_every`).
   std::int64_t start_ns = 0;  ///< Clock time of the admission.
@@ -94,7 +97,7 @@ class Model {
       enter(State::half_open);
     }
     if (state_ == State::half_open &&
-        outstanding_half_open_permits_ >= config_.half_open_max_requests) {
+        probes_of_this_episode_ >= config_.half_open_max_requests) {
       reject();
       return permit;
     }
@@ -109,7 +112,7 @@ class Model {
     permit.timed = permit.tracked &&
                    ((admissions_ - 1) & (config_.duration_sample_every - 1)) == 0;
     permit.start_ns = now_ns_;
-    if (state_ == State::half_open) ++outstanding_half_open_permits_;
+    if (state_ == State::half_open) ++probes_of_this_episode_;
     return permit;
   }
 
@@ -133,20 +136,21 @@ class Model {
     } else if (permit.tracked) {
       record_duration(held_ns_);
     }
-    if (permit.admitted_in == State::half_open) --outstanding_half_open_permits_;
 
     const bool stale = permit.epoch != epoch_;
-    if (stale || outcome == ModelOutcome::ignored) return;
+    if (stale) return;  // nothing at all, not even a probe slot (rule 7)
+    if (permit.admitted_in == State::half_open) --probes_of_this_episode_;
+    if (outcome == ModelOutcome::ignored) return;
 
     if (state_ == State::closed) {
-      if (volume_ < config_.minimum_request_threshold) ++volume_;
+      ++outcomes_since_closed_;
       if (outcome == ModelOutcome::success) {
         failures_in_a_row_ = 0;
         return;
       }
       if (failures_in_a_row_ < CircuitBreakerConfig::max_count) ++failures_in_a_row_;
       if (failures_in_a_row_ >= config_.failure_threshold &&
-          volume_ >= config_.minimum_request_threshold) {
+          outcomes_since_closed_ >= config_.minimum_request_threshold) {
         const std::uint32_t run = failures_in_a_row_;
         open(run);
       }
@@ -162,8 +166,10 @@ class Model {
     if (successes_in_a_row_ >= config_.success_threshold) enter(State::closed);
   }
 
-  /// `reset()`: a new closed epoch; in-flight calls become stale.
+  /// `reset()`: a new closed epoch; in-flight calls become stale. A closed
+  /// breaker with nothing to clear is left alone (rule 2).
   void reset() {
+    if (state_ == State::closed && failures_in_a_row_ == 0 && outcomes_since_closed_ == 0) return;
     const State from = state_;
     enter_silently(State::closed);
     if (from != State::closed) note_transition(from, State::closed);
@@ -201,7 +207,9 @@ class Model {
     return s;
   }
 
-  std::uint32_t probes_in_flight() const { return outstanding_half_open_permits_; }
+  std::uint32_t probes_in_flight() const {
+    return state_ == State::half_open ? probes_of_this_episode_ : 0;
+  }
   std::uint64_t epoch() const { return epoch_; }
   State internal_state() const { return state_; }
   bool forced() const { return forced_; }
@@ -237,7 +245,8 @@ class Model {
     failures_in_a_row_ = 0;
     successes_in_a_row_ = 0;
     opening_run_ = 0;
-    volume_ = 0;
+    outcomes_since_closed_ = 0;
+    probes_of_this_episode_ = 0;
     ++epoch_;
   }
 
@@ -284,9 +293,9 @@ class Model {
   std::uint32_t failures_in_a_row_ = 0;   // closed
   std::uint32_t successes_in_a_row_ = 0;  // half-open
   std::uint32_t opening_run_ = 0;         // open
-  std::uint32_t volume_ = 0;              // closed: outcomes since closing, saturating
+  std::uint64_t outcomes_since_closed_ = 0;  // closed: every outcome since closing (rule 4)
   std::int64_t open_until_ns_ = 0;
-  std::uint32_t outstanding_half_open_permits_ = 0;
+  std::uint32_t probes_of_this_episode_ = 0;  // half-open: admitted in this episode, outstanding
 
   std::uint64_t total_ = 0, successful_ = 0, failed_ = 0, rejected_ = 0, ignored_ = 0;
   std::array<std::uint64_t, 9> transitions_{};

@@ -133,10 +133,14 @@ TEST_CASE(
             clock);
   TransitionLog log(b);
 
-  // Probe operations running now, counted by the test: raised after a
-  // half-open admission, lowered before the outcome is recorded, so it never
-  // exceeds the breaker's own count.
+  // Probe operations running now, counted by the test per half-open episode
+  // (issue 8, rule 7: the limit is per episode; a probe of an earlier episode
+  // blocks nothing): raised after a half-open admission, lowered before the
+  // outcome is recorded, so it never exceeds the breaker's own count. Indexed
+  // by the episode's epoch modulo 2^16 (a probe lives a few iterations, far
+  // fewer than 65,536 transitions).
   std::atomic<std::uint32_t> running_probes{0};
+  std::vector<std::atomic<std::uint32_t>> running_in_episode(1u << 16);
   std::atomic<std::uint32_t> max_running_probes{0};
   std::atomic<std::uint64_t> violations{0};
   const std::uint64_t iterations = scaled(1'500'000, 2, 2) / threads;
@@ -151,13 +155,17 @@ TEST_CASE(
       struct Held {
         Permit permit;
         bool probe;
+        std::uint32_t episode;
       };
       std::vector<Held> held;
       start.arrive_and_wait();
       auto finish = [&](std::size_t i) {
         Held h = std::move(held[i]);
         held.erase(held.begin() + static_cast<std::ptrdiff_t>(i));
-        if (h.probe) running_probes.fetch_sub(1);
+        if (h.probe) {
+          running_probes.fetch_sub(1);
+          running_in_episode[h.episode].fetch_sub(1);
+        }
         const auto r = rng() % 100;
         if (r < 55) {
           h.permit.record_success();
@@ -183,15 +191,17 @@ TEST_CASE(
           }
           ++tally.admitted;
           const bool probe = p.admitted_in() == State::half_open;
+          const std::uint32_t episode = p.epoch() & 0xFFFF;
           if (probe) {
             ++tally.probes;
-            const std::uint32_t now = running_probes.fetch_add(1) + 1;
+            running_probes.fetch_add(1);
+            const std::uint32_t now = running_in_episode[episode].fetch_add(1) + 1;
             if (now > limit) violations.fetch_add(1);
             std::uint32_t seen = max_running_probes.load();
             while (now > seen && !max_running_probes.compare_exchange_weak(seen, now)) {
             }
           }
-          held.push_back(Held{std::move(p), probe});
+          held.push_back(Held{std::move(p), probe, episode});
           if (held.size() > 3) finish(0);
         } else if (r < 880) {
           if (!held.empty()) finish(rng() % held.size());

@@ -35,6 +35,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -182,7 +183,9 @@ struct Scenario {
   // so the breaker reads half-open as the operation starts exactly when it
   // was admitted as a probe. (With call_timeout the operation starts from a
   // posted handler, and other calls may run in between.)
-  std::array<std::uint32_t, 3> running_probes{};
+  // Issue 8, rule 7: the limit is per half-open episode, so probes are
+  // counted per episode, numbered by the open -> half-open transitions heard.
+  std::array<std::map<std::uint64_t, std::uint32_t>, 3> running_probes{};
   std::array<std::uint32_t, 3> max_running_probes{};
   std::uint64_t probe_limit_violations = 0;
   std::atomic<std::uint64_t> spawned{0};
@@ -199,12 +202,15 @@ class ProbeScope {
     if (!s.single_threaded || breaker.config().call_timeout.count() != 0) return;
     if (breaker.state() != State::half_open) return;
     counted_ = true;
-    const std::uint32_t now = ++s.running_probes[b];
+    episode_ = s.heard[b][static_cast<std::size_t>(State::open) * 3 +
+                          static_cast<std::size_t>(State::half_open)]
+                   .load();
+    const std::uint32_t now = ++s.running_probes[b][episode_];
     s.max_running_probes[b] = std::max(s.max_running_probes[b], now);
     if (now > breaker.config().half_open_max_requests) ++s.probe_limit_violations;
   }
   ~ProbeScope() {
-    if (counted_) --s_.running_probes[b_];
+    if (counted_ && --s_.running_probes[b_][episode_] == 0) s_.running_probes[b_].erase(episode_);
   }
   ProbeScope(const ProbeScope&) = delete;
   ProbeScope& operator=(const ProbeScope&) = delete;
@@ -212,6 +218,7 @@ class ProbeScope {
  private:
   Scenario& s_;
   std::size_t b_;
+  std::uint64_t episode_ = 0;
   bool counted_ = false;
 };
 
@@ -781,6 +788,7 @@ TEST_CASE("outcomes completing after the breaker moved on change only the totals
   };
 
   SECTION("closed calls failing after reset() do not open it") {
+    b.try_acquire().record_success();  // something to clear, so reset() starts an epoch (issue 8)
     spawn_calls(20);
     b.reset();
     const std::uint64_t before = transitions_heard;
@@ -789,6 +797,7 @@ TEST_CASE("outcomes completing after the breaker moved on change only the totals
     CHECK(b.state() == State::closed);
     CHECK(b.stats().consecutive_failures == 0);
     CHECK(b.stats().failed_calls == 20);
+    CHECK(b.stats().successful_calls == 1);
     CHECK(transitions_heard == before);
   }
   SECTION("closed calls finishing after force_open() do not close or reopen it") {
@@ -810,16 +819,17 @@ TEST_CASE("outcomes completing after the breaker moved on change only the totals
     // The breaker moves on: reset, opens again and its open period ends.
     b.reset();
     open_and_expire(b, clock);
-    CHECK_FALSE(b.try_acquire());  // both slots still held by the old probes
+    // Issue 8, rule 7: the old probes hold no slot of the new episode.
+    auto probe = b.try_acquire();
+    REQUIRE(probe);
     CHECK(b.state() == State::half_open);
+    CHECK(b.probes_in_flight() == 1);
     const std::uint64_t before = transitions_heard;
     release(true);  // stale successes (success_threshold 1 would close it)
     CHECK(b.state() == State::half_open);
     CHECK(b.stats().consecutive_successes == 0);
-    CHECK(b.probes_in_flight() == 0);
+    CHECK(b.probes_in_flight() == 1);  // they returned nothing to this episode
     CHECK(transitions_heard == before);
-    auto probe = b.try_acquire();
-    REQUIRE(probe);
     probe.record_success();
     CHECK(b.state() == State::closed);
   }

@@ -83,9 +83,10 @@ void run_differential(const char* label, const RunOptions& options, std::uint64_
 
 TEST_CASE("the real breaker matches the reference model over random sequences",
           "[reliability][differential]") {
-  // Default options: reset() bursts may take a sequence up to 60,000 epochs,
-  // past 2^15 (where the open deadline once stopped being published) and
-  // below the documented 2^16 aliasing limit of a permit's epoch.
+  // Default options: force_open()/reset() bursts may take a sequence up to
+  // 140,000 epochs, past 2^15 (where the open deadline once stopped being
+  // published) and past 2^16 (where the first milestone's epoch wrapped and a
+  // stale outcome drove transitions), well below the 28-bit epoch's limit.
   run_differential("differential", RunOptions{}, scaled(1000, 6, 4), 1500);
 }
 
@@ -176,23 +177,26 @@ TEST_CASE("the reference model follows the documented rules",
   CHECK(m.probes_in_flight() == 2);
   m.record(p1, ModelOutcome::success);
   CHECK(m.stats().consecutive_successes == 1);
-  // A failed probe reopens it; the other probe is now stale but keeps its slot.
+  // A failed probe reopens it; the other probe (p2) is now stale.
   const ModelPermit p3 = m.acquire();
   m.record(p3, ModelOutcome::failure);
   CHECK(m.state() == State::open);
   CHECK(m.stats().consecutive_failures == 1);
-  CHECK(m.probes_in_flight() == 1);
+  CHECK(m.probes_in_flight() == 0);
 
-  // Next episode: only one slot free because p2 is still out.
+  // Next episode (issue 8, rule 7): both slots are free although p2 is still
+  // out; it belongs to an earlier episode and returns nothing to this one.
   m.set_now(200'000'000);
   const ModelPermit p4 = m.acquire();
+  const ModelPermit p5 = m.acquire();
   CHECK(p4.admitted);
+  CHECK(p5.admitted);
   CHECK_FALSE(m.acquire().admitted);
   m.record(p2, ModelOutcome::success);  // stale: counts in totals only
   CHECK(m.stats().consecutive_successes == 0);
-  CHECK(m.probes_in_flight() == 1);
+  CHECK(m.probes_in_flight() == 2);
   m.record(p4, ModelOutcome::success);
-  m.record(m.acquire(), ModelOutcome::success);
+  m.record(p5, ModelOutcome::success);
   CHECK(m.state() == State::closed);
 
   // force_open() holds until reset(), whatever the clock says.
@@ -210,6 +214,39 @@ TEST_CASE("the reference model follows the documented rules",
   CHECK(m.transitions(State::half_open, State::open) == 1);
   CHECK(m.transitions(State::half_open, State::closed) == 1);
   CHECK(m.transitions(State::open, State::closed) == 1);
+
+  // Rule 2: a reset() with nothing to clear is no transition and starts no
+  // epoch; a call admitted before it stays current.
+  const std::uint64_t epoch = m.epoch();
+  const ModelPermit before_reset = m.acquire();
+  m.reset();
+  CHECK(m.epoch() == epoch);
+  m.record(before_reset, ModelOutcome::failure);
+  CHECK(m.stats().consecutive_failures == 1);
+  // ...but with a failure run to clear it is, and that call would be stale.
+  m.reset();
+  CHECK(m.epoch() == epoch + 1);
+}
+
+TEST_CASE("the reference model counts the volume gate from the last close, whatever the minimum",
+          "[reliability][differential][model]") {
+  // Issue 8, rule 4: 1,000 successes with minimum 10, minimum raised to 20,
+  // then failure_threshold failures open the breaker.
+  CircuitBreakerConfig c;
+  c.failure_threshold = 5;
+  c.minimum_request_threshold = 10;
+  Model m(c, 0);
+  for (int i = 0; i < 1'000; ++i) m.record(m.acquire(), ModelOutcome::success);
+  c.minimum_request_threshold = 20;
+  m.update_config(c);
+  for (int i = 0; i < 5; ++i) m.record(m.acquire(), ModelOutcome::failure);
+  CHECK(m.state() == State::open);
+  // And from zero after closing: 19 outcomes are not enough.
+  m.reset();
+  for (int i = 0; i < 19; ++i) m.record(m.acquire(), ModelOutcome::failure);
+  CHECK(m.state() == State::closed);
+  m.record(m.acquire(), ModelOutcome::failure);
+  CHECK(m.state() == State::open);
 }
 
 TEST_CASE("the harness catches a wrong model and shrinks the sequence that shows it",

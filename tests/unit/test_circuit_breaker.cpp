@@ -208,6 +208,7 @@ TEST_CASE("half-open never gets stuck, even with success_threshold above the pro
 TEST_CASE("stale outcomes count in totals but never drive transitions", "[breaker][stale]") {
   ManualClock clock;
   Breaker cb("svc", small_config(), clock);
+  succeed(cb);  // something for reset() to clear, so it starts a new epoch
   std::vector<Breaker::Permit> old;
   for (int i = 0; i < 3; ++i) old.push_back(cb.try_acquire());
   cb.reset();  // the three calls are now stale

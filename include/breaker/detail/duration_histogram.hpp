@@ -92,6 +92,15 @@ class DurationHistogram {
   static bool is_sampled(std::uint64_t n, std::uint32_t every) noexcept {
     return ((n - 1) & (every - 1)) == 0;
   }
+  /// The same with the breaker's `duration_sample_every` (set_sample_every).
+  bool is_sampled(std::uint64_t n) const noexcept {
+    return ((n - 1) & sample_mask_.load(std::memory_order_relaxed)) == 0;
+  }
+  /// Sets `duration_sample_every` (a power of two). Relaxed: a call that sees
+  /// the old value while the config changes only samples by the old rule.
+  void set_sample_every(std::uint32_t every) noexcept {
+    sample_mask_.store(every - 1, std::memory_order_relaxed);
+  }
 
   /// The bucket of a duration (le: a duration equal to a bound is in its bucket).
   static std::size_t bucket_of(std::int64_t ns) noexcept {
@@ -181,6 +190,7 @@ class DurationHistogram {
   }
 
   std::atomic<Stripes*> stripes_{nullptr};
+  std::atomic<std::uint32_t> sample_mask_{0};  // duration_sample_every - 1
 };
 
 }  // namespace breaker::detail

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+/// \file
+/// Where a breaker keeps its config so that `update_config` needs bounded
+/// memory and the call path takes no lock, holds no reference count and can
+/// never read a freed config.
+///
+/// Two pieces, both stored inline (nothing is ever allocated or freed):
+///  - the rule word: one atomic 64-bit word packing what calls decide with
+///    (the four thresholds and three flags). A call loads it once; a load is
+///    always a whole config's rules, old or new.
+///  - the full config, in two slots with a version counter each, plus the
+///    index of the current slot. The writer (updates are serialised by the
+///    caller) fills the slot that is not current, then publishes its index.
+///    A reader copies the current slot and checks that its version did not
+///    move while it copied; if it did (two updates overtook it), it reads
+///    the index again and retries. Readers never wait for a writer: a stalled
+///    writer is always filling the slot that is not current.
+/// All fields are atomics, so a racing copy is a retried copy, never a data
+/// race. Used for `config()`, the open duration and `call_timeout`.
+
+#include "breaker/config.hpp"
+#include "breaker/detail/state_word.hpp"
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+namespace breaker::detail {
+
+/// The rules of one config, decoded from the rule word.
+class Rules {
+ public:
+  static constexpr std::uint64_t durations_bit = std::uint64_t{1} << 60;
+  static constexpr std::uint64_t call_timeout_bit = std::uint64_t{1} << 61;
+  static constexpr std::uint64_t timeout_fails_bit = std::uint64_t{1} << 62;
+
+  constexpr explicit Rules(std::uint64_t bits) noexcept : bits_(bits) {}
+
+  static constexpr Rules from(const CircuitBreakerConfig& c) noexcept {
+    static_assert(CircuitBreakerConfig::max_count <= 0xFFFF);
+    static_assert(CircuitBreakerConfig::max_half_open_requests <= 0xFFF);
+    std::uint64_t bits = std::uint64_t{c.failure_threshold & 0xFFFF} |
+                         std::uint64_t{c.success_threshold & 0xFFFF} << 16 |
+                         std::uint64_t{c.half_open_max_requests & 0xFFF} << 32 |
+                         std::uint64_t{c.minimum_request_threshold & 0xFFFF} << 44;
+    if (c.record_call_durations) bits |= durations_bit;
+    if (c.call_timeout.count() > 0) bits |= call_timeout_bit;
+    if (c.count_timeout_as_failure) bits |= timeout_fails_bit;
+    return Rules{bits};
+  }
+
+  constexpr Limits limits() const noexcept {
+    return {static_cast<std::uint32_t>(bits_ & 0xFFFF),
+            static_cast<std::uint32_t>((bits_ >> 16) & 0xFFFF),
+            static_cast<std::uint32_t>((bits_ >> 32) & 0xFFF),
+            static_cast<std::uint32_t>((bits_ >> 44) & 0xFFFF)};
+  }
+  constexpr bool record_call_durations() const noexcept { return (bits_ & durations_bit) != 0; }
+  constexpr bool has_call_timeout() const noexcept { return (bits_ & call_timeout_bit) != 0; }
+  constexpr bool count_timeout_as_failure() const noexcept {
+    return (bits_ & timeout_fails_bit) != 0;
+  }
+  /// Neither durations nor a call timeout: the closed fast path of `call()`.
+  constexpr bool plain_calls() const noexcept {
+    return (bits_ & (durations_bit | call_timeout_bit)) == 0;
+  }
+  constexpr std::uint64_t bits() const noexcept { return bits_; }
+
+ private:
+  std::uint64_t bits_;
+};
+
+/// A breaker's config: the rule word for calls, the full config for the rest.
+class ConfigCell {
+ public:
+  explicit ConfigCell(const CircuitBreakerConfig& config) noexcept
+      : rules_(Rules::from(config).bits()) {
+    write_slot(0, config);
+  }
+
+  /// The rules of the current config (one load).
+  Rules rules() const noexcept { return Rules{rules_.load(std::memory_order_acquire)}; }
+
+  /// A copy of the current config, old or new, never a mix. Lock-free.
+  CircuitBreakerConfig load() const noexcept {
+    std::array<std::uint64_t, words> copy{};
+    for (;;) {
+      // acquire: pairs with the release store of the index in store(), so the
+      // slot's completed contents are visible.
+      const unsigned index = current_.load(std::memory_order_acquire);
+      const Slot& slot = slots_[index];
+      const std::uint64_t version = slot.version.load(std::memory_order_acquire);
+      if ((version & 1) == 0) {
+        // acquire loads: each pairs with the writer's release store of that
+        // word, which follows its odd version store; the version re-read below
+        // cannot move before them, so a copy that raced a writer sees the
+        // version changed.
+        for (std::size_t i = 0; i < words; ++i) copy[i] = slot.data[i].load(std::memory_order_acquire);
+        if (slot.version.load(std::memory_order_relaxed) == version) break;
+      }
+    }
+    CircuitBreakerConfig config;
+    std::memcpy(static_cast<void*>(&config), copy.data(), sizeof config);
+    return config;
+  }
+
+  /// Makes `config` current. Callers serialise calls of `store` (a mutex).
+  void store(const CircuitBreakerConfig& config) noexcept {
+    const unsigned next = current_.load(std::memory_order_relaxed) ^ 1u;
+    write_slot(next, config);
+    // release: a reader that sees the new index sees the slot it names filled.
+    current_.store(next, std::memory_order_release);
+    // release: a call that loads the new rules (acquire) also sees the slot.
+    rules_.store(Rules::from(config).bits(), std::memory_order_release);
+  }
+
+ private:
+  static_assert(std::is_trivially_copyable_v<CircuitBreakerConfig>);
+  static constexpr std::size_t words = (sizeof(CircuitBreakerConfig) + 7) / 8;
+
+  struct Slot {
+    std::atomic<std::uint64_t> version{0};  // odd while being written
+    std::array<std::atomic<std::uint64_t>, words> data{};
+  };
+
+  void write_slot(unsigned index, const CircuitBreakerConfig& config) noexcept {
+    std::array<std::uint64_t, words> copy{};
+    std::memcpy(copy.data(), &config, sizeof config);
+    Slot& slot = slots_[index];
+    const std::uint64_t version = slot.version.load(std::memory_order_relaxed);
+    slot.version.store(version + 1, std::memory_order_relaxed);
+    // release stores: a reader whose acquire load sees one of them also sees
+    // the odd version stored before it, and retries.
+    for (std::size_t i = 0; i < words; ++i) slot.data[i].store(copy[i], std::memory_order_release);
+    slot.version.store(version + 2, std::memory_order_release);
+  }
+
+  std::atomic<std::uint64_t> rules_;
+  std::atomic<unsigned> current_{0};
+  std::array<Slot, 2> slots_{};
+};
+
+}  // namespace breaker::detail

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+/// \file
+/// The end of a breaker's open period, and the protocol that publishes it.
+///
+/// The deadline lives in its own atomic, tagged with the epoch it belongs to:
+/// bits 48..63 the low 16 bits of the epoch, bits 0..47 the deadline in whole
+/// microseconds since the breaker was created (8.9 years of range; later
+/// times saturate). Tag and value are one atomic, so always consistent.
+///
+/// Protocol (two writes by the opener, in this order):
+///  1. The opener's CAS makes the word open, with the `D` (deadline published)
+///     bit clear. While `D` is clear nobody reads the deadline: the breaker
+///     stays open whatever the clock says.
+///  2. The opener reads the clock (the open period starts then, after the word
+///     changed, so it can only be later than the true opening), stores the
+///     deadline (a CAS loop that never overwrites a newer opener's), then sets
+///     `D` with one CAS on exactly the word it opened; if the word has moved
+///     on (a newer transition), it leaves it.
+/// A reader that sees `D` set for epoch E has (acquire on the word) seen E's
+/// deadline or a newer one; a newer one is tagged differently (or belongs to
+/// a word it can no longer CAS from). So no interleaving, however long the
+/// opener is preempted between its two writes, lets a breaker turn half-open
+/// before `timeout_duration` has passed since it opened.
+
+#include "breaker/state.hpp"
+#include "breaker/detail/state_word.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace breaker::detail {
+
+/// `d` converted to `To`, rounded up: a coarse clock never shortens a
+/// configured duration.
+template <class To, class Rep, class Period>
+constexpr To ceil_duration(std::chrono::duration<Rep, Period> d) noexcept {
+  return std::chrono::ceil<To>(d);
+}
+
+template <class Clock>
+class OpenDeadline {
+ public:
+  using time_point = typename Clock::time_point;
+  using duration = typename Clock::duration;
+
+  static constexpr std::uint64_t value_mask = (std::uint64_t{1} << 48) - 1;
+  static constexpr std::uint64_t tag_mask = 0xFFFF;
+
+  explicit OpenDeadline(time_point base) noexcept : base_(base) {}
+
+  /// Whether the published open period of `w` is over at `now`. Call only
+  /// when `open_may_expire(w)`.
+  bool expired(StateWord w, time_point now) const noexcept {
+    // acquire: pairs with publish()'s release; tag and value read together.
+    const std::uint64_t d = deadline_.load(std::memory_order_acquire);
+    if ((d >> 48) != (w.epoch() & tag_mask)) return false;
+    return micros_since_base(now, false) >= (d & value_mask);
+  }
+
+  /// Step 2 of the protocol for the word `opened` (open, unforced, `D`
+  /// clear), opened at `opened_at` for `timeout`.
+  void publish(std::atomic<std::uint64_t>& word, StateWord opened, time_point opened_at,
+               std::chrono::milliseconds timeout) noexcept {
+    // Rounded up twice (to the clock's unit, then to a whole microsecond):
+    // never half-open before timeout_duration.
+    const time_point end = opened_at + ceil_duration<duration>(timeout);
+    const std::uint64_t desired =
+        (std::uint64_t{opened.epoch() & tag_mask} << 48) | micros_since_base(end, true);
+    // CAS loop. We write only while our open period is the current one: the
+    // loop re-reads the word after reading the deadline and gives up once the
+    // breaker has moved on (a newer opener publishes its own deadline). A
+    // delayed opener therefore cannot overwrite a newer deadline: if the newer
+    // one is already stored, our CAS either fails (value changed) or we read
+    // it with acquire, which makes the newer opener's word CAS visible to our
+    // word load, and we give up.
+    // acquire loads / acq_rel CAS: pair with the release of the newer opener.
+    std::uint64_t current = deadline_.load(std::memory_order_acquire);
+    for (;;) {
+      if (word.load(std::memory_order_acquire) != opened.bits()) return;
+      if (current == desired) break;
+      if (deadline_.compare_exchange_weak(current, desired, std::memory_order_acq_rel,
+                                          std::memory_order_acquire)) {
+        break;
+      }
+    }
+    // One strong CAS on exactly the word we opened: an open unforced word
+    // changes only by a transition, and then it is no longer ours to mark.
+    // release: a reader that sees D (acquire) sees the deadline stored above.
+    std::uint64_t expected = opened.bits();
+    word.compare_exchange_strong(expected, opened.with_deadline_published(true).bits(),
+                                 std::memory_order_acq_rel, std::memory_order_relaxed);
+  }
+
+ private:
+  std::uint64_t micros_since_base(time_point t, bool round_up) const noexcept {
+    if (t <= base_) return 0;
+    const auto elapsed = t - base_;
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(elapsed);
+    if (round_up && std::chrono::duration_cast<duration>(us) < elapsed) ++us;
+    const auto count = static_cast<std::uint64_t>(us.count());
+    return std::min(count, value_mask);
+  }
+
+  // Initial tag: no epoch yet opened (epoch 0 is closed, so 0xFFFF never
+  // matches before the first opening publishes).
+  std::atomic<std::uint64_t> deadline_{tag_mask << 48};
+  time_point base_;
+};
+
+}  // namespace breaker::detail

@@ -59,6 +59,10 @@ std::error_code CircuitBreakerConfig::validate(std::string* message) const {
   if (call_timeout.count() < 0 || call_timeout > max_duration)
     return fail(fmt::format("call_timeout must be in [0 ms, {} ms] (0: none), got {} ms",
                             max_duration.count(), call_timeout.count()));
+  if (duration_sample_every < 1 || duration_sample_every > max_duration_sample_every ||
+      (duration_sample_every & (duration_sample_every - 1)) != 0)
+    return fail(fmt::format("duration_sample_every must be a power of two in [1, {}], got {}",
+                            max_duration_sample_every, duration_sample_every));
   return {};
 }
 
@@ -107,6 +111,8 @@ std::string first_difference(const CircuitBreakerConfig& a, const CircuitBreaker
     return differ_ms("call_timeout", a.call_timeout, b.call_timeout);
   if (a.record_call_durations != b.record_call_durations)
     return differ("record_call_durations", a.record_call_durations, b.record_call_durations);
+  if (a.duration_sample_every != b.duration_sample_every)
+    return differ("duration_sample_every", a.duration_sample_every, b.duration_sample_every);
   // A field added to CircuitBreakerConfig without a line above: still a difference.
   return "a field first_difference does not know yet";
 }

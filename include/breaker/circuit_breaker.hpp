@@ -59,8 +59,10 @@ struct NoFallback {};
 /// Thread safety: every member function may be called concurrently from any
 /// number of threads. The state lives in one atomic 64-bit word updated by
 /// CAS; the closed-state success path takes no lock, allocates nothing, reads
-/// no clock (unless `record_call_durations` is on) and writes no shared cache
-/// line when nothing changes.
+/// no clock (with `record_call_durations` on, the default, it takes two cheap
+/// timestamps on every `duration_sample_every`-th call of each thread) and
+/// writes no shared cache line when nothing changes (counts and durations go
+/// to per-thread stripes).
 ///
 /// Lifetime: the breaker must outlive every permit and every call it started.
 /// Debug builds (no `NDEBUG`) abort with a message naming the breaker when it
@@ -84,7 +86,10 @@ class CircuitBreaker {
       : config_(validated(name, config)),
         clock_(std::move(clock)),
         deadline_(clock_.now()),
-        name_(std::move(name)) {}
+        name_(std::move(name)) {
+    durations_.set_sample_every(config.duration_sample_every);
+    if (config.record_call_durations) durations_.enable();
+  }
 
   CircuitBreaker(const CircuitBreaker&) = delete;
   CircuitBreaker& operator=(const CircuitBreaker&) = delete;
@@ -119,6 +124,11 @@ class CircuitBreaker {
     if (config.validate(&message)) throw CircuitBreakerError(errc::invalid_config, name_, message);
     std::lock_guard lock(config_writer_);  // writers only; readers never take it
     if (config == config_.load()) return;
+    // Before the rules are published (release in store): a call that sees
+    // record_call_durations on also sees the stripes. May throw bad_alloc,
+    // with the breaker unchanged.
+    if (config.record_call_durations) durations_.enable();
+    durations_.set_sample_every(config.duration_sample_every);
     config_.store(config);
   }
 
@@ -188,8 +198,8 @@ class CircuitBreaker {
 
   // --- calls ----------------------------------------------------------------
 
-  /// Asks for admission. Closed: always admitted (one load, no write, no clock
-  /// read unless durations are recorded). Open: rejected, with at most one
+  /// Asks for admission. Closed: always admitted (one load, no shared write, no
+  /// clock read unless this call is a timed duration sample). Open: rejected, with at most one
   /// clock read; once the open period is over, the first caller turns the
   /// breaker half-open and becomes its first probe. Half-open: admitted while
   /// fewer than `half_open_max_requests` probes of this episode are in
@@ -200,9 +210,9 @@ class CircuitBreaker {
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
     const Word w{bits};
     if (w.state() == State::closed) [[likely]] {
-      counters_.add(detail::CallCounters::admitted);
-      if (rules.record_call_durations()) return Permit{this, w.epoch(), State::closed, true, now()};
-      return Permit{this, w.epoch(), State::closed, false, time_point{}};
+      const std::uint64_t n = counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
+      const Timing timing = timing_of(rules, n);
+      return Permit{this, w.epoch(), State::closed, timing, start_of(timing)};
     }
     return acquire_slow(bits, rules);
   }
@@ -214,7 +224,7 @@ class CircuitBreaker {
   ///   an `asio::awaitable` is refused at compile time: use `call`.
   /// \throws CircuitBreakerError(errc::open) when rejected; whatever `f` throws.
   template <class F>
-  std::invoke_result_t<F&> execute(F&& f) {
+  [[gnu::always_inline]] inline std::invoke_result_t<F&> execute(F&& f) {
     using R = std::invoke_result_t<F&>;
     static_assert(!detail::is_awaitable_v<R>,
                   "execute() runs a synchronous function, but this callable returns an "
@@ -222,25 +232,33 @@ class CircuitBreaker {
                   "Use `co_await breaker.call(op)` instead.");
     const detail::Rules rules = config_.rules();
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
-    // No branch hint: with the default config (durations on) this is the common path.
-    if (Word{bits}.state() != State::closed || rules.record_call_durations()) {
+    if (Word{bits}.state() != State::closed) [[unlikely]] {
       Permit permit = try_acquire();
       if (!permit) throw_open();
       return run_sync(f, permit);
     }
-    // Closed fast path: no Permit object, one thread-slot lookup for both
-    // counts, and after the call one load compared with the word seen at
-    // admission (a steady closed word that did not change needs no write).
+    // Closed fast path: no Permit object, one thread-slot lookup for the
+    // counts and the duration, and after the call one load compared with the
+    // word seen at admission (a steady closed word that did not change needs
+    // no write). always_inline: without it GCC stops inlining execute() and
+    // the durations-off path costs 20 instructions more.
     const unsigned slot = detail::thread_slot();
-    counters_.add_at(slot, detail::CallCounters::admitted);
+    const std::uint64_t n = counters_.add_at(slot, detail::CallCounters::admitted);
+    Timing timing = Timing::none;
+    if (rules.record_call_durations()) {
+      // A timed sample (1 call in duration_sample_every) runs out of line.
+      if (durations_.is_sampled(n)) [[unlikely]] return execute_timed(f, slot, bits);
+      timing = Timing::held;
+    }
     detail::Returned<R> out;
     try {
       out.invoke(f);
     } catch (...) {
-      record_closed_exception(Word{bits}.epoch(), std::current_exception());
+      record_closed_exception(Word{bits}.epoch(), std::current_exception(), timing, 0);
       throw;
     }
     // Outside the try: a throw from moving the value out is not a second outcome.
+    if (timing == Timing::held) durations_.record_held(slot);
     record_closed_success(slot, bits);
     return out.take();
   }
@@ -311,6 +329,7 @@ class CircuitBreaker {
 
  private:
   using Word = detail::StateWord;
+  using Timing = detail::CallTiming;
   friend Permit;
 
   static const CircuitBreakerConfig& validated(const std::string& name,
@@ -392,21 +411,17 @@ class CircuitBreaker {
         counters_.add(detail::CallCounters::rejected);
         return Permit{};
       }
-      counters_.add(detail::CallCounters::admitted);
-      const bool timed = rules.record_call_durations();
-      time_point start{};
-      if (timed) start = checked_at ? *checked_at : now();  // reuse the expiry check's reading
-      return Permit{this, d.next.epoch(), d.admitted_in, timed, start};
+      const std::uint64_t n = counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
+      const Timing timing = timing_of(rules, n);
+      return Permit{this, d.next.epoch(), d.admitted_in, timing, start_of(timing)};
     }
   }
 
   // Called by Permit::record, exactly once per admitted permit.
   void finish(const Permit& permit, Outcome outcome) noexcept {
-    if (permit.timed_) {
-      durations_.record(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(now() - permit.start_).count());
-    }
-    counters_.add(outcome_counter(outcome));
+    const unsigned slot = detail::thread_slot();
+    record_duration(slot, permit.timing_, permit.start_);
+    counters_.add_at(slot, outcome_counter(outcome));
     std::uint64_t current = word_.load(std::memory_order_acquire);
     if (permit.admitted_in_ == State::closed) {
       // The common cases write nothing shared: a success in a steady closed
@@ -459,10 +474,53 @@ class CircuitBreaker {
   // finished (cancellation by destruction): ignored, which changes no word.
   struct ClosedCallGuard {
     CircuitBreaker* breaker;
+    Timing timing;
+    std::uint64_t start;
     ~ClosedCallGuard() {
-      if (breaker != nullptr) breaker->counters_.add(detail::CallCounters::ignored);
+      if (breaker == nullptr) return;
+      const unsigned slot = detail::thread_slot();
+      breaker->record_duration(slot, timing, start);
+      breaker->counters_.add_at(slot, detail::CallCounters::ignored);
     }
   };
+
+  // --- call durations (see detail/duration_histogram.hpp) ---------------------
+  // Whether the n-th admission of this thread slot is untracked, held or timed.
+  Timing timing_of(detail::Rules rules, std::uint64_t n) const noexcept {
+    if (!rules.record_call_durations()) return Timing::none;
+    return durations_.is_sampled(n) ? Timing::timed : Timing::held;
+  }
+  std::uint64_t start_of(Timing timing) const noexcept {
+    return timing == Timing::timed ? detail::call_timestamp(clock_) : 0;
+  }
+  void record_duration(unsigned slot, Timing timing, std::uint64_t start) noexcept {
+    if (timing == Timing::held) {
+      durations_.record_held(slot);
+    } else if (timing == Timing::timed) {
+      record_timed_duration(slot, start);
+    }
+  }
+  [[gnu::noinline]] void record_timed_duration(unsigned slot, std::uint64_t start) noexcept {
+    durations_.record_timed(slot,
+                            detail::call_elapsed_ns<Clock>(start, detail::call_timestamp(clock_)));
+  }
+
+  // execute()'s closed fast path for a timed sample, out of line.
+  template <class F>
+  [[gnu::noinline]] std::invoke_result_t<F&> execute_timed(F& f, unsigned slot,
+                                                           std::uint64_t bits) {
+    const std::uint64_t start = detail::call_timestamp(clock_);
+    detail::Returned<std::invoke_result_t<F&>> out;
+    try {
+      out.invoke(f);
+    } catch (...) {
+      record_closed_exception(Word{bits}.epoch(), std::current_exception(), Timing::timed, start);
+      throw;
+    }
+    record_timed_duration(slot, start);
+    record_closed_success(slot, bits);
+    return out.take();
+  }
 
   void record_closed_success(unsigned slot, std::uint64_t admitted_bits) noexcept {
     counters_.add_at(slot, detail::CallCounters::successful);
@@ -479,9 +537,9 @@ class CircuitBreaker {
                   config_.rules().limits());
   }
 
-  [[gnu::noinline]] void record_closed_exception(std::uint32_t epoch,
-                                                 const std::exception_ptr& error) noexcept {
-    Permit permit{this, epoch, State::closed, false, time_point{}};
+  [[gnu::noinline]] void record_closed_exception(std::uint32_t epoch, const std::exception_ptr& error,
+                                                 Timing timing, std::uint64_t start) noexcept {
+    Permit permit{this, epoch, State::closed, timing, start};
     record_exception(permit, error);
   }
 
@@ -534,14 +592,16 @@ class CircuitBreaker {
     const detail::Rules rules = config_.rules();
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
     std::exception_ptr error;  // why the fallback (or rethrow) is needed
-    if (Word{bits}.state() == State::closed && rules.plain_calls()) {
+    if (Word{bits}.state() == State::closed && !rules.has_call_timeout()) {
       // Closed fast path, as in execute(), with two differences: the
       // coroutine may resume on another thread, so counts after the await
       // look up the thread's slot again; and a frame destroyed while
       // suspended must still record its call (as ignored), which the guard
       // does.
-      counters_.add(detail::CallCounters::admitted);
-      ClosedCallGuard guard{this};
+      const std::uint64_t n = counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
+      const Timing timing = timing_of(rules, n);
+      const std::uint64_t start = start_of(timing);
+      ClosedCallGuard guard{this, timing, start};
       detail::Returned<R> out;
       try {
         if constexpr (std::is_void_v<R>) {
@@ -555,10 +615,12 @@ class CircuitBreaker {
       }
       guard.breaker = nullptr;
       if (!error) {
-        record_closed_success(detail::thread_slot(), bits);
+        const unsigned slot = detail::thread_slot();
+        record_duration(slot, timing, start);
+        record_closed_success(slot, bits);
         co_return out.take();  // outside any try: one outcome per call
       }
-      record_closed_exception(Word{bits}.epoch(), error);
+      record_closed_exception(Word{bits}.epoch(), error, timing, start);
     } else {
       Permit permit = try_acquire();
       if (!permit) {

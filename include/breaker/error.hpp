@@ -49,7 +49,13 @@ class CircuitBreakerError : public std::system_error {
   /// \param code one of `errc`.
   /// \param breaker_name the breaker concerned, or empty.
   /// \param detail extra text appended to the message (may be empty).
+  /// Allocates at most twice (the name when longer than the small-string
+  /// buffer, and the `what()` text), so a throwing rejection stays cheap.
   CircuitBreakerError(errc code, std::string breaker_name, const std::string& detail = {});
+
+  /// "circuit breaker 'NAME': DETAIL: MESSAGE" (the parts that are empty are
+  /// left out with their separator, as `std::system_error` composes it).
+  const char* what() const noexcept override { return what_.c_str(); }
 
   /// The breaker concerned by the error (may be empty).
   const std::string& breaker_name() const noexcept { return breaker_name_; }
@@ -59,6 +65,7 @@ class CircuitBreakerError : public std::system_error {
 
  private:
   std::string breaker_name_;
+  std::string what_;
 };
 
 }  // namespace breaker

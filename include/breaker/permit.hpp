@@ -5,6 +5,7 @@
 /// `breaker::Permit<Clock>` (also `CircuitBreaker<Clock>::Permit`): one
 /// admitted call of the manual interface, `try_acquire()`.
 
+#include "breaker/detail/duration_histogram.hpp"
 #include "breaker/outcome.hpp"
 #include "breaker/state.hpp"
 
@@ -35,7 +36,7 @@ class Permit {
       : breaker_(std::exchange(other.breaker_, nullptr)),
         epoch_(other.epoch_),
         admitted_in_(other.admitted_in_),
-        timed_(other.timed_),
+        timing_(other.timing_),
         start_(other.start_) {}
   Permit& operator=(Permit&& other) noexcept {
     if (this != &other) {
@@ -43,7 +44,7 @@ class Permit {
       breaker_ = std::exchange(other.breaker_, nullptr);
       epoch_ = other.epoch_;
       admitted_in_ = other.admitted_in_;
-      timed_ = other.timed_;
+      timing_ = other.timing_;
       start_ = other.start_;
     }
     return *this;
@@ -75,15 +76,15 @@ class Permit {
 
  private:
   friend class CircuitBreaker<Clock>;
-  Permit(CircuitBreaker<Clock>* breaker, std::uint32_t epoch, State admitted_in, bool timed,
-         time_point start) noexcept
-      : breaker_(breaker), epoch_(epoch), admitted_in_(admitted_in), timed_(timed), start_(start) {}
+  Permit(CircuitBreaker<Clock>* breaker, std::uint32_t epoch, State admitted_in,
+         detail::CallTiming timing, std::uint64_t start) noexcept
+      : breaker_(breaker), epoch_(epoch), admitted_in_(admitted_in), timing_(timing), start_(start) {}
 
   CircuitBreaker<Clock>* breaker_ = nullptr;
   std::uint32_t epoch_ = 0;
   State admitted_in_ = State::closed;
-  bool timed_ = false;
-  time_point start_{};
+  detail::CallTiming timing_ = detail::CallTiming::none;
+  std::uint64_t start_ = 0;  // detail::call_timestamp() at admission when timing_ is timed
 };
 
 }  // namespace breaker

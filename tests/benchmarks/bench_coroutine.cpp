@@ -91,8 +91,13 @@ asio::awaitable<void> call_with_fallback_loop(benchmark::State& state, Breaker& 
 
 Breaker& closed_breaker(bool durations) {
   static Breaker plain("bench-coro-closed", closed_config(false));
-  static Breaker timed("bench-coro-closed-timed", closed_config(true));
-  return durations ? timed : plain;
+  static Breaker defaults("bench-coro-default", default_config());
+  return durations ? defaults : plain;
+}
+
+Breaker& every_call_breaker() {
+  static Breaker b("bench-coro-every-call", every_call_config());
+  return b;
 }
 
 Breaker& open_breaker() {
@@ -137,11 +142,14 @@ void register_coroutine_benchmarks() {
   common(benchmark::RegisterBenchmark("coro/floor/pass_through_wrapper", [](benchmark::State& s) {
     run_on_io_context(s, pass_through_loop);
   }));
+  common(benchmark::RegisterBenchmark("coro/call_closed/default", [](benchmark::State& s) {
+    run_on_io_context(s, [](benchmark::State& st) { return call_loop(st, closed_breaker(true)); });
+  }));
   common(benchmark::RegisterBenchmark("coro/call_closed", [](benchmark::State& s) {
     run_on_io_context(s, [](benchmark::State& st) { return call_loop(st, closed_breaker(false)); });
   }));
-  common(benchmark::RegisterBenchmark("coro/call_closed/durations", [](benchmark::State& s) {
-    run_on_io_context(s, [](benchmark::State& st) { return call_loop(st, closed_breaker(true)); });
+  common(benchmark::RegisterBenchmark("coro/call_closed/every_call", [](benchmark::State& s) {
+    run_on_io_context(s, [](benchmark::State& st) { return call_loop(st, every_call_breaker()); });
   }));
   common(benchmark::RegisterBenchmark("coro/call_with_fallback_open", [](benchmark::State& s) {
     run_on_io_context(

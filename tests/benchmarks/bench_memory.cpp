@@ -10,8 +10,7 @@
 namespace breaker::bench {
 namespace {
 
-void memory_per_breaker(benchmark::State& state) {
-  const CircuitBreakerConfig config = closed_config(false);
+void memory_per_breaker(benchmark::State& state, const CircuitBreakerConfig& config) {
   std::uint64_t bytes = 0;
   std::uint64_t allocations = 0;
   for (auto _ : state) {
@@ -34,7 +33,12 @@ void memory_per_breaker(benchmark::State& state) {
 }  // namespace
 
 void register_memory_benchmarks() {
-  common(benchmark::RegisterBenchmark("memory/construct_breaker", memory_per_breaker));
+  common(benchmark::RegisterBenchmark("memory/construct_breaker/default", [](benchmark::State& s) {
+    memory_per_breaker(s, default_config());
+  }));
+  common(benchmark::RegisterBenchmark("memory/construct_breaker", [](benchmark::State& s) {
+    memory_per_breaker(s, closed_config(false));
+  }));
 }
 
 }  // namespace breaker::bench

@@ -38,7 +38,7 @@ Exported& exported() {
 void execute_closed_exported(benchmark::State& state, bool durations) {
   static const auto plain = exported().breakers.get_or_create("exported", closed_config(false));
   static const auto timed =
-      exported().breakers.get_or_create("exported-timed", closed_config(true));
+      exported().breakers.get_or_create("exported-default", default_config());
   CircuitBreaker<>& b = durations ? *timed : *plain;
   AllocationMeter meter(state);
   for (auto _ : state) benchmark::DoNotOptimize(b.execute(bare_operation));
@@ -58,7 +58,7 @@ struct Large {
     for (std::size_t i = 0; i < scraped_breakers; ++i) {
       // Names of the form "service-01234" (13 bytes, in the small-string buffer).
       std::string name = "service-" + std::to_string(100000 + i).substr(1);
-      auto b = breakers.get_or_create(name, closed_config(true));
+      auto b = breakers.get_or_create(name, default_config());
       b->execute(bare_operation);
     }
     bytes_per_breaker = (test::thread_allocated_bytes() - before) / scraped_breakers;
@@ -105,7 +105,7 @@ void register_prometheus_benchmarks() {
   with_threads(benchmark::RegisterBenchmark(
       "prometheus/execute_closed", [](benchmark::State& s) { execute_closed_exported(s, false); }));
   with_threads(
-      benchmark::RegisterBenchmark("prometheus/execute_closed/durations",
+      benchmark::RegisterBenchmark("prometheus/execute_closed/default",
                                    [](benchmark::State& s) { execute_closed_exported(s, true); }));
   common(benchmark::RegisterBenchmark("prometheus/collect_10000_breakers", collect_large))
       ->Unit(benchmark::kMillisecond);

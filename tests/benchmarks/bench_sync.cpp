@@ -24,6 +24,11 @@ void floor_steady_clock_now(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(std::chrono::steady_clock::now());
 }
 
+// The timestamp the duration histogram uses (the TSC where it is invariant).
+void floor_timestamp(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(detail::fast_timestamp());
+}
+
 void floor_bare_call(benchmark::State& state) {
   AllocationMeter meter(state);
   for (auto _ : state) benchmark::DoNotOptimize(bare_operation());
@@ -60,15 +65,37 @@ Breaker& closed_breaker() {
   return b;
 }
 
-Breaker& closed_timed_breaker() {
-  static Breaker b("bench-closed-timed", closed_config(true));
+Breaker& default_breaker() {
+  static Breaker b("bench-default", default_config());
+  return b;
+}
+
+Breaker& every_call_breaker() {
+  static Breaker b("bench-every-call", every_call_config());
+  return b;
+}
+
+// The default config with every 16th call timed instead of every 64th.
+Breaker& sample_16_breaker() {
+  static Breaker b("bench-sample-16", [] {
+    CircuitBreakerConfig c = default_config();
+    c.duration_sample_every = 16;
+    return c;
+  }());
   return b;
 }
 
 void execute_closed(benchmark::State& state, Breaker& b) {
+  const std::uint64_t recorded_before = b.call_durations().count;
   AllocationMeter meter(state);
   for (auto _ : state) benchmark::DoNotOptimize(b.execute(bare_operation));
   meter.finish();
+  if (state.threads() == 1) {
+    // 1 when the histogram records every call (the default), 0 when off.
+    state.counters["recorded_per_call"] = benchmark::Counter(
+        static_cast<double>(b.call_durations().count - recorded_before),
+        benchmark::Counter::kAvgIterations);
+  }
 }
 
 void try_acquire_record_closed(benchmark::State& state, Breaker& b) {
@@ -268,6 +295,7 @@ void half_open_probe_cycle(benchmark::State& state) {
 
 void register_floor_benchmarks() {
   with_threads(benchmark::RegisterBenchmark("floor/steady_clock_now", floor_steady_clock_now));
+  with_threads(benchmark::RegisterBenchmark("floor/timestamp", floor_timestamp));
   with_threads(benchmark::RegisterBenchmark("floor/bare_call", floor_bare_call));
 }
 
@@ -279,17 +307,23 @@ void register_reference_benchmarks() {
 }
 
 void register_sync_benchmarks() {
+  // Headline: the default config (durations recorded, sampled).
+  with_threads(benchmark::RegisterBenchmark(
+      "sync/execute_closed/default", [](benchmark::State& s) { execute_closed(s, default_breaker()); }));
   with_threads(benchmark::RegisterBenchmark(
       "sync/execute_closed", [](benchmark::State& s) { execute_closed(s, closed_breaker()); }));
   with_threads(benchmark::RegisterBenchmark(
-      "sync/execute_closed/durations",
-      [](benchmark::State& s) { execute_closed(s, closed_timed_breaker()); }));
+      "sync/execute_closed/sample_every_16",
+      [](benchmark::State& s) { execute_closed(s, sample_16_breaker()); }));
+  with_threads(benchmark::RegisterBenchmark(
+      "sync/execute_closed/every_call",
+      [](benchmark::State& s) { execute_closed(s, every_call_breaker()); }));
+  with_threads(benchmark::RegisterBenchmark(
+      "sync/try_acquire_record_closed/default",
+      [](benchmark::State& s) { try_acquire_record_closed(s, default_breaker()); }));
   with_threads(benchmark::RegisterBenchmark(
       "sync/try_acquire_record_closed",
       [](benchmark::State& s) { try_acquire_record_closed(s, closed_breaker()); }));
-  with_threads(benchmark::RegisterBenchmark(
-      "sync/try_acquire_record_closed/durations",
-      [](benchmark::State& s) { try_acquire_record_closed(s, closed_timed_breaker()); }));
   with_threads(benchmark::RegisterBenchmark(
       "sync/execute_with_fallback_closed",
       [](benchmark::State& s) { execute_with_fallback_closed(s, closed_breaker()); }));

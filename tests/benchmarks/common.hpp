@@ -10,6 +10,7 @@
 
 #include <breaker/circuit_breaker.hpp>
 #include <breaker/config.hpp>
+#include <breaker/detail/timestamp.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -43,6 +44,17 @@ inline CircuitBreakerConfig closed_config(bool record_durations) {
       .minimum_request_threshold(0)
       .record_call_durations(record_durations)
       .build();
+}
+
+/// The library's defaults, untouched: durations recorded, every 64th call of
+/// each thread timed (the headline configuration).
+inline CircuitBreakerConfig default_config() { return CircuitBreakerConfig{}; }
+
+/// Durations recorded with every call timed (duration_sample_every = 1).
+inline CircuitBreakerConfig every_call_config() {
+  CircuitBreakerConfig c = closed_config(true);
+  c.duration_sample_every = 1;
+  return c;
 }
 
 /// Opens on the first failure and stays open for an hour.

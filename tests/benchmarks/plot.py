@@ -5,9 +5,12 @@
 
     python3 tests/benchmarks/plot.py build/bench/benchmarks.json docs/performance.svg
 
-Top panel: median time per call of the main cases on a log scale, 1 and 2
-threads, next to the floor and the mutex reference. Bottom panel: each issue #4
-target as measured / allowed (left of the line: PASS).
+Top panel: median time per call on a log scale, 1 and 2 threads; first the
+headline (default config vs durations off vs the mutex reference), then the
+floors and the other cases. Bottom panel: each issue #9 target as measured /
+allowed (left of the line: PASS); the instruction-count target reads
+instructions.json next to the benchmark JSON when the `instructions` script
+wrote it.
 """
 
 import math
@@ -33,21 +36,28 @@ C_MISS = "#c53030"
 C_GRID = "#e2e8f0"
 C_TEXT = "#1a202c"
 C_MUTED = "#4a5568"
+INSTRUCTIONS = None  # {case: instructions per call}, set by main()
 
 GROUPS = [
+    ("Headline: closed success through execute(), 1 and 2 threads", [
+        ("breaker, default config (durations sampled)", report.SYNC_DEFAULT),
+        ("breaker, durations off", report.SYNC_CLOSED),
+        ("breaker, every call timed", report.SYNC_EVERY_CALL),
+        ("mutex breaker (reference, no timing)", report.REFERENCE),
+        ("bare call (floor)", report.FLOOR_BARE),
+    ]),
     ("Floor (same binary, same run)", [
         ("steady_clock::now()", report.FLOOR_NOW),
-        ("bare call (noinline)", report.FLOOR_BARE),
+        ("timestamp (TSC)", report.FLOOR_TIMESTAMP),
     ]),
     ("Reference design: mutex breaker", [
-        ("execute, closed, success", report.REFERENCE),
         ("try_acquire, open (rejection)", "reference/mutex/try_acquire_open"),
     ]),
     ("breaker, synchronous", [
-        ("execute, closed, success", "sync/execute_closed"),
-        ("try_acquire + record_success, closed", "sync/try_acquire_record_closed"),
-        ("execute, closed, durations recorded", "sync/execute_closed/durations"),
-        ("execute, closed, Prometheus attached", "prometheus/execute_closed"),
+        ("try_acquire + record_success, default", "sync/try_acquire_record_closed/default"),
+        ("try_acquire + record_success, durations off", "sync/try_acquire_record_closed"),
+        ("execute, default, every 16th timed", "sync/execute_closed/sample_every_16"),
+        ("execute, default, Prometheus attached", "prometheus/execute_closed/default"),
         ("state(), closed", "sync/state_closed"),
         ("try_acquire, open (rejection)", "sync/try_acquire_open"),
         ("execute_with_fallback, open", "sync/execute_with_fallback_open"),
@@ -59,8 +69,9 @@ GROUPS = [
     ("breaker, coroutines (one io_context)", [
         ("co_await op()", "coro/floor/co_await_op"),
         ("pass-through wrapper coroutine", report.CORO_FLOOR),
-        ("call, closed, success", "coro/call_closed"),
-        ("call, closed, durations recorded", "coro/call_closed/durations"),
+        ("call, closed, default config", report.CORO_DEFAULT),
+        ("call, closed, durations off", "coro/call_closed"),
+        ("call, closed, every call timed", "coro/call_closed/every_call"),
         ("call_with_fallback, open", "coro/call_with_fallback_open"),
         ("call, open (throws)", "coro/call_open_throwing"),
         ("1000 coroutines, bare op, per call", "coro/throughput/bare/1000"),
@@ -157,8 +168,8 @@ def times_panel(results, y0):
 
 
 def targets_panel(results, y0):
-    ts = report.targets(results)
-    out = [text(20, y0, "Issue #4 targets: measured / allowed (left of the line: PASS)", 15,
+    ts = report.targets(results, INSTRUCTIONS)
+    out = [text(20, y0, "Issue #9 targets: measured / allowed (left of the line: PASS)", 15,
                 weight="bold")]
     top = y0 + 14
     finite = [t["normalized"] for t in ts if t["normalized"] not in (None, float("inf"))]
@@ -224,7 +235,10 @@ def main(argv):
     if len(argv) != 3:
         print(__doc__)
         return 2
+    global INSTRUCTIONS
     context, results = report.load(argv[1])
+    INSTRUCTIONS = report.load_instructions(
+        os.path.join(os.path.dirname(os.path.abspath(argv[1])), "instructions.json"))
     if not results:
         print(f"plot.py: no benchmark results in {argv[1]}", file=sys.stderr)
         return 1

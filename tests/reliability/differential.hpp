@@ -161,7 +161,8 @@ inline std::string describe(const CircuitBreakerConfig& c) {
      << ", count_timeout_as_failure=" << c.count_timeout_as_failure
      << ", minimum_request_threshold=" << c.minimum_request_threshold
      << ", call_timeout=" << c.call_timeout.count() << "ms"
-     << ", record_call_durations=" << c.record_call_durations << "}";
+     << ", record_call_durations=" << c.record_call_durations
+     << ", duration_sample_every=" << c.duration_sample_every << "}";
   return os.str();
 }
 
@@ -198,6 +199,7 @@ inline CircuitBreakerConfig random_valid_config(std::uint64_t seed) {
   c.minimum_request_threshold = medium ? pick(0, 30) : pick(0, 5);
   c.call_timeout = std::chrono::milliseconds(rng() % 3 == 0 ? pick(1, 1000) : 0);
   c.record_call_durations = rng() % 2 == 0;
+  c.duration_sample_every = std::uint32_t{1} << (rng() % 3 == 0 ? 0 : pick(1, 4));
   return c;
 }
 

@@ -39,6 +39,7 @@
 ///    is the half-open run, 0 elsewhere (also while an expired open breaker
 ///    reads as half-open before a caller arrives).
 
+#include <algorithm>
 #include <breaker/config.hpp>
 #include <breaker/state.hpp>
 #include <breaker/stats.hpp>
@@ -59,7 +60,8 @@ struct ModelPermit {
   bool admitted = false;
   State admitted_in = State::closed;
   std::uint64_t epoch = 0;    ///< Full epoch (the real breaker keeps its low 28 bits).
-  bool timed = false;         ///< `record_call_durations` was on at admission.
+  bool tracked = false;       ///< `record_call_durations` was on at admission.
+  bool timed = false;         ///< Tracked and a timed sample (`duration_sample_every`).
   std::int64_t start_ns = 0;  ///< Clock time of the admission.
 };
 
@@ -103,7 +105,12 @@ class Model {
     permit.admitted = true;
     permit.admitted_in = state_;
     permit.epoch = epoch_;
-    permit.timed = config_.record_call_durations;
+    // Sample and hold (detail/duration_histogram.hpp): the 1st, (N+1)-th...
+    // admission of the thread is timed; the others take the last timed duration.
+    ++admissions_;
+    permit.tracked = config_.record_call_durations;
+    permit.timed = permit.tracked &&
+                   ((admissions_ - 1) & (config_.duration_sample_every - 1)) == 0;
     permit.start_ns = now_ns_;
     if (state_ == State::half_open) ++probes_of_this_episode_;
     return permit;
@@ -123,7 +130,12 @@ class Model {
         ++ignored_;
         break;
     }
-    if (permit.timed) record_duration(now_ns_ - permit.start_ns);
+    if (permit.timed) {
+      held_ns_ = std::max<std::int64_t>(now_ns_ - permit.start_ns, 0);
+      record_duration(held_ns_);
+    } else if (permit.tracked) {
+      record_duration(held_ns_);
+    }
 
     const bool stale = permit.epoch != epoch_;
     if (stale) return;  // nothing at all, not even a probe slot (rule 7)
@@ -289,6 +301,8 @@ class Model {
   std::array<std::uint64_t, 9> transitions_{};
   std::vector<ModelEvent> events_;
 
+  std::uint64_t admissions_ = 0;  // admitted calls (the real breaker's per-thread numbering)
+  std::int64_t held_ns_ = 0;      // duration of the last timed call
   std::array<std::uint64_t, 15> duration_buckets_{};
   std::uint64_t duration_count_ = 0;
   std::uint64_t duration_sum_ns_ = 0;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <new>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 
@@ -141,6 +142,48 @@ TEST_CASE("rejection while open allocates nothing on the non-throwing paths",
   }
   CHECK(cb.state() == State::open);
   CHECK(cb.stats().rejected_calls == repeats);
+}
+
+TEST_CASE("a throwing rejection allocates at most twice", "[allocations][open]") {
+  // Short name: only the what() text is allocated. A name longer than the
+  // small-string buffer is one more. The exception object itself comes from
+  // the C++ runtime (__cxa_allocate_exception), not operator new.
+  const std::string name = GENERATE(std::string("alloc-open"),
+                                    std::string("a-breaker-name-longer-than-sso"));
+  CAPTURE(name);
+  CircuitBreaker<> cb(name, open_config(false));
+  cb.try_acquire().record_failure();
+  REQUIRE(cb.state() == State::open);
+  auto reject = [&] {
+    try {
+      (void)cb.execute(operation);
+      FAIL("not rejected");
+    } catch (const breaker::CircuitBreakerError& e) {
+      CHECK(e.error() == breaker::errc::open);
+    }
+  };
+  reject();  // the first one builds the per-code prototype once
+  const auto counted = allocations_during([&] {
+    for (int i = 0; i < repeats; ++i) reject();
+  });
+  CHECK(counted <= 2u * repeats);
+  CHECK(counted == (name.size() > 15 ? 2u : 1u) * repeats);
+}
+
+TEST_CASE("CircuitBreakerError composes what() as std::system_error would", "[errors]") {
+  const breaker::CircuitBreakerError e(breaker::errc::open, "payments", "call rejected");
+  CHECK(std::string(e.what()) == "circuit breaker 'payments': call rejected: circuit breaker is open");
+  CHECK(e.code() == breaker::errc::open);
+  CHECK(e.breaker_name() == "payments");
+  const breaker::CircuitBreakerError copy = e;
+  CHECK(std::string(copy.what()) == e.what());
+  CHECK(copy.code() == e.code());
+  const breaker::CircuitBreakerError bare(breaker::errc::timeout, "");
+  CHECK(std::string(bare.what()) == ": operation timed out");
+  const breaker::CircuitBreakerError config(breaker::errc::invalid_config, "", "x must be 1");
+  CHECK(std::string(config.what()) == "x must be 1: invalid circuit breaker configuration");
+  const std::system_error& base = e;
+  CHECK(std::string(base.what()) == e.what());  // virtual: the same text through the base
 }
 
 TEST_CASE("transitions without listeners allocate nothing", "[allocations][transitions]") {

@@ -362,7 +362,9 @@ TEST_CASE("totals add up", "[breaker][stats]") {
 
 TEST_CASE("call durations are recorded from the breaker's clock", "[breaker][durations]") {
   ManualClock clock;
-  Breaker cb("svc", small_config(), clock);
+  auto every_call = small_config();
+  every_call.duration_sample_every = 1;  // time every call (the default samples)
+  Breaker cb("svc", every_call, clock);
   cb.execute([&] { clock.advance(7ms); });
   cb.execute([&] { clock.advance(2s); });
   const auto d = cb.call_durations();

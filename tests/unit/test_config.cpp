@@ -180,6 +180,8 @@ TEST_CASE("first_difference names the first differing field with both values",
   CHECK(changed([](auto& c) { c.call_timeout = 250ms; }) == "call_timeout (0 ms vs 250 ms)");
   CHECK(changed([](auto& c) { c.record_call_durations = false; }) ==
         "record_call_durations (true vs false)");
+  CHECK(changed([](auto& c) { c.duration_sample_every = 16; }) ==
+        "duration_sample_every (64 vs 16)");
 
   // Several fields differ: the first in declaration order is named, `a`'s value first.
   CHECK(first_difference(CircuitBreakerConfig::for_http_api(),

@@ -46,6 +46,7 @@ CircuitBreakerConfig quick_config() {
       .timeout_duration(10s)
       .half_open_max_requests(1)
       .minimum_request_threshold(0)
+      .duration_sample_every(1)  // every call timed: the exposition below checks each duration
       .build();
 }
 

@@ -44,17 +44,19 @@ class CallCounters {
   enum Kind : unsigned { admitted, successful, failed, ignored, rejected, kinds };
 
   void add(Kind kind) noexcept { add_at(thread_slot(), kind); }
-  /// Same as `add`, for a slot the caller already looked up.
-  void add_at(unsigned slot, Kind kind) noexcept {
+  /// Same as `add`, for a slot the caller already looked up. Returns the
+  /// slot's new count of `kind` (the duration sampling numbers admissions so).
+  std::uint64_t add_at(unsigned slot, Kind kind) noexcept {
     std::atomic<std::uint64_t>& value = slots_[slot].values[kind];
     if (slot != shared_slot) [[likely]] {
       // Single writer (this thread owns the slot; ownership passed to it with
       // acquire/release in claim_thread_slot), so a relaxed load and store
       // cannot lose an update and need no locked instruction.
-      value.store(value.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    } else {
-      value.fetch_add(1, std::memory_order_relaxed);
+      const std::uint64_t next = value.load(std::memory_order_relaxed) + 1;
+      value.store(next, std::memory_order_relaxed);
+      return next;
     }
+    return value.fetch_add(1, std::memory_order_relaxed) + 1;
   }
 
   std::uint64_t sum(Kind kind) const noexcept {

@@ -8,6 +8,7 @@
 #include "breaker/config.hpp"
 #include "breaker/error.hpp"
 #include "breaker/events.hpp"
+#include "breaker/fallback_context.hpp"
 #include "breaker/outcome.hpp"
 #include "breaker/permit.hpp"
 #include "breaker/state.hpp"

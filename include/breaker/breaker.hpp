@@ -10,6 +10,7 @@
 #include "breaker/decorators.hpp"
 #include "breaker/error.hpp"
 #include "breaker/events.hpp"
+#include "breaker/fallback_context.hpp"
 #include "breaker/outcome.hpp"
 #include "breaker/permit.hpp"
 #include "breaker/state.hpp"

@@ -16,6 +16,7 @@
 #include "breaker/config.hpp"
 #include "breaker/error.hpp"
 #include "breaker/events.hpp"
+#include "breaker/fallback_context.hpp"
 #include "breaker/outcome.hpp"
 #include "breaker/permit.hpp"
 #include "breaker/state.hpp"
@@ -48,6 +49,47 @@ namespace breaker {
 namespace detail {
 /// "No fallback": `call` and `call_with_fallback` share one coroutine body.
 struct NoFallback {};
+
+/// The outcome of a finished call's value (a void call is a success).
+template <class Policy, class R>
+constexpr Outcome classify_returned(const Policy& policy, const Returned<R>& out) {
+  if constexpr (std::is_void_v<R>) {
+    (void)policy;
+    (void)out;
+    return Outcome::success;
+  } else {
+    return classify_value(policy, out.value());
+  }
+}
+
+/// Whether `F` is a fallback taking the context.
+template <class F>
+inline constexpr bool takes_context_v = std::is_invocable_v<F&, const FallbackContext&>;
+
+/// The result type of calling fallback `F` (with the context when it takes it).
+template <class F>
+struct fallback_result {
+  using type = std::invoke_result_t<F&>;
+};
+template <class F>
+  requires takes_context_v<F>
+struct fallback_result<F> {
+  using type = std::invoke_result_t<F&, const FallbackContext&>;
+};
+template <class F>
+using fallback_result_t = typename fallback_result<F>::type;
+
+/// Calls the fallback, with the context when it takes it (built only then:
+/// the context reads the breaker's state, which may read the clock).
+template <class F, class MakeContext>
+decltype(auto) invoke_fallback(F& fallback, const MakeContext& make_context) {
+  if constexpr (takes_context_v<F>) {
+    return fallback(make_context());
+  } else {
+    (void)make_context;
+    return fallback();
+  }
+}
 }  // namespace detail
 
 /// A circuit breaker.
@@ -222,9 +264,11 @@ class CircuitBreaker {
   /// `asio::error::operation_aborted`, is ignored and rethrown).
   /// \param f a synchronous callable with no arguments. A callable returning
   ///   an `asio::awaitable` is refused at compile time: use `call`.
+  /// \param policy optional outcome policy (see `outcome.hpp`) classifying
+  ///   `f`'s value and exceptions; the value is returned whatever it counts as.
   /// \throws CircuitBreakerError(errc::open) when rejected; whatever `f` throws.
-  template <class F>
-  [[gnu::always_inline]] inline std::invoke_result_t<F&> execute(F&& f) {
+  template <class F, class Policy = DefaultOutcomePolicy>
+  [[gnu::always_inline]] inline std::invoke_result_t<F&> execute(F&& f, Policy policy = {}) {
     using R = std::invoke_result_t<F&>;
     static_assert(!detail::is_awaitable_v<R>,
                   "execute() runs a synchronous function, but this callable returns an "
@@ -235,7 +279,7 @@ class CircuitBreaker {
     if (Word{bits}.state() != State::closed) [[unlikely]] {
       Permit permit = try_acquire();
       if (!permit) throw_open();
-      return run_sync(f, permit);
+      return run_sync(f, permit, policy);
     }
     // Closed fast path: no Permit object, one thread-slot lookup for the
     // counts and the duration, and after the call one load compared with the
@@ -247,43 +291,78 @@ class CircuitBreaker {
     Timing timing = Timing::none;
     if (rules.record_call_durations()) {
       // A timed sample (1 call in duration_sample_every) runs out of line.
-      if (durations_.is_sampled(n)) [[unlikely]] return execute_timed(f, slot, bits);
+      if (durations_.is_sampled(n)) [[unlikely]] return execute_timed(f, slot, bits, policy);
       timing = Timing::held;
     }
     detail::Returned<R> out;
     try {
       out.invoke(f);
     } catch (...) {
-      record_closed_exception(Word{bits}.epoch(), std::current_exception(), timing, 0);
+      Outcome outcome = Outcome::ignored;
+      try {
+        outcome = detail::classify_exception(policy, std::current_exception());
+      } catch (...) {  // the policy threw: ignored, and its exception propagates
+        record_closed_exception(Word{bits}.epoch(), Outcome::ignored, timing, 0);
+        throw;
+      }
+      record_closed_exception(Word{bits}.epoch(), outcome, timing, 0);
+      throw;
+    }
+    Outcome outcome;
+    try {
+      outcome = detail::classify_returned(policy, out);
+    } catch (...) {  // the policy threw (never with the default policy)
+      counters_.add_at(slot, detail::CallCounters::ignored);
       throw;
     }
     // Outside the try: a throw from moving the value out is not a second outcome.
     if (timing == Timing::held) durations_.record_held(slot);
-    record_closed_success(slot, bits);
+    record_closed_value(slot, bits, outcome);
     return out.take();
   }
 
-  /// Like `execute`, but on rejection or failure returns `fallback()` instead
-  /// (the outcome is still recorded). A cancellation is rethrown, never
-  /// replaced. Exceptions from `fallback` propagate.
-  template <class F, class Fallback>
-  std::invoke_result_t<F&> execute_with_fallback(F&& f, Fallback&& fallback) {
+  /// Like `execute`, but on rejection or failure returns the fallback's value
+  /// instead (the outcome is still recorded). A failure is an exception the
+  /// policy classifies as one, or a value it classifies as one. An exception
+  /// that is not a failure (a cancellation above all) is rethrown, never
+  /// replaced. `fallback` is `() -> R` or `(const FallbackContext&) -> R`.
+  /// Exceptions from `fallback` propagate.
+  template <class F, class Fallback, class Policy = DefaultOutcomePolicy>
+  std::invoke_result_t<F&> execute_with_fallback(F&& f, Fallback&& fallback, Policy policy = {}) {
     using R = std::invoke_result_t<F&>;
+    using FallbackType = std::remove_reference_t<Fallback>;
     static_assert(!detail::is_awaitable_v<R>,
                   "execute_with_fallback() runs a synchronous function, but this callable "
                   "returns an asio::awaitable (a coroutine): its failures would never reach the "
                   "breaker. Use `co_await breaker.call_with_fallback(op, fallback)` instead.");
-    static_assert(std::is_invocable_r_v<R, Fallback&>,
-                  "the fallback must be callable with no arguments and return the operation's type");
+    static_assert(std::is_invocable_r_v<R, FallbackType&> ||
+                      std::is_invocable_r_v<R, FallbackType&, const FallbackContext&>,
+                  "the fallback must be callable with no arguments (or with "
+                  "const breaker::FallbackContext&) and return the operation's type");
     Permit permit = try_acquire();
-    if (!permit) return static_cast<R>(fallback());
-    try {
-      return run_sync(f, permit);
-    } catch (...) {
-      // run_sync recorded the failure; a cancellation is not ours to hide.
-      if (detail::is_cancelled(std::current_exception())) throw;
+    if (!permit) {
+      return static_cast<R>(detail::invoke_fallback(
+          fallback, [this] { return context(FallbackReason::rejected, std::exception_ptr{}); }));
     }
-    return static_cast<R>(fallback());
+    detail::Returned<R> out;
+    try {
+      out.invoke(f);
+    } catch (...) {
+      const std::exception_ptr error = std::current_exception();
+      const Outcome outcome = detail::classify_exception(policy, error);
+      permit.record(outcome);
+      // Only a failure is replaced; a cancellation is not ours to hide.
+      if (outcome != Outcome::failure || detail::is_cancelled(error)) throw;
+      return static_cast<R>(detail::invoke_fallback(
+          fallback, [this, &error] { return context(FallbackReason::failed, error); }));
+    }
+    const Outcome outcome = detail::classify_returned(policy, out);
+    permit.record(outcome);
+    if (outcome == Outcome::failure) {
+      return static_cast<R>(detail::invoke_fallback(
+          fallback, [this] { return context(FallbackReason::failed, std::exception_ptr{}); }));
+    }
+    return out.take();
   }
 
   /// Runs the coroutine `op()` under the breaker: `co_await breaker.call(op)`.
@@ -310,21 +389,33 @@ class CircuitBreaker {
   ///   the `co_await` expression (`co_await cb.call([&] {...})`) has its
   ///   captures destroyed twice; name the lambda in a variable first
   ///   (`auto op = [&] {...}; co_await cb.call(op);`).
-  template <class Op>
+  ///
+  /// With a `policy` (see `outcome.hpp`), the policy classifies the
+  /// operation's value and exceptions; `call` returns the value even when it
+  /// was classified as a failure (the failure is recorded, the caller still
+  /// sees e.g. the 503 response). Without one, and for Asio error-code style
+  /// operations (`awaitable<std::error_code>`, `awaitable<std::tuple<
+  /// std::error_code, T>>`) either way, the code decides: `operation_aborted`
+  /// ignored, other non-zero codes failure, zero success.
+  template <class Op, class Policy = DefaultOutcomePolicy>
     requires detail::is_awaitable_v<std::invoke_result_t<Op&>>
-  std::invoke_result_t<Op&> call(Op op) {
-    return run_call(std::move(op), detail::NoFallback{});
+  std::invoke_result_t<Op&> call(Op op, Policy policy = {}) {
+    return run_call(std::move(op), detail::NoFallback{}, std::move(policy));
   }
 
   /// Like `call`, but on rejection, failure or timeout returns the fallback's
-  /// value instead (the outcome is still recorded). `fallback` is `() -> R` or
-  /// `() -> asio::awaitable<R, E>`. Cancellation is not replaced by the
-  /// fallback: it propagates. Lifetimes and thread safety as for `call`.
-  template <class Op, class Fallback>
+  /// value instead (the outcome is still recorded). A failure is an exception
+  /// classified as one, or a value classified as one by `policy`. `fallback`
+  /// is `() -> R`, `() -> asio::awaitable<R, E>`, or either taking
+  /// `const FallbackContext&` (the reason, the exception, the breaker's name
+  /// and state). An exception that is not a failure is rethrown; a
+  /// cancellation is never replaced by the fallback. Lifetimes and thread
+  /// safety as for `call`.
+  template <class Op, class Fallback, class Policy = DefaultOutcomePolicy>
     requires detail::is_awaitable_v<std::invoke_result_t<Op&>>
-  std::invoke_result_t<Op&> call_with_fallback(Op op, Fallback fallback) {
+  std::invoke_result_t<Op&> call_with_fallback(Op op, Fallback fallback, Policy policy = {}) {
     check_fallback<std::invoke_result_t<Op&>, Fallback>();
-    return run_call(std::move(op), std::move(fallback));
+    return run_call(std::move(op), std::move(fallback), std::move(policy));
   }
 
  private:
@@ -461,8 +552,8 @@ class CircuitBreaker {
     if (d.transition) after_transition(Word{current}, d.next);
   }
 
-  static void record_exception(Permit& permit, const std::exception_ptr& error) noexcept {
-    permit.record(detail::is_cancelled(error) ? Outcome::ignored : Outcome::failure);
+  FallbackContext context(FallbackReason reason, std::exception_ptr error) const noexcept {
+    return FallbackContext{reason, std::move(error), name_, state()};
   }
 
   // --- closed fast path (execute, call) -------------------------------------
@@ -506,20 +597,45 @@ class CircuitBreaker {
   }
 
   // execute()'s closed fast path for a timed sample, out of line.
-  template <class F>
-  [[gnu::noinline]] std::invoke_result_t<F&> execute_timed(F& f, unsigned slot,
-                                                           std::uint64_t bits) {
+  template <class F, class Policy>
+  [[gnu::noinline]] std::invoke_result_t<F&> execute_timed(F& f, unsigned slot, std::uint64_t bits,
+                                                           const Policy& policy) {
     const std::uint64_t start = detail::call_timestamp(clock_);
     detail::Returned<std::invoke_result_t<F&>> out;
     try {
       out.invoke(f);
     } catch (...) {
-      record_closed_exception(Word{bits}.epoch(), std::current_exception(), Timing::timed, start);
+      Outcome outcome = Outcome::ignored;
+      try {
+        outcome = detail::classify_exception(policy, std::current_exception());
+      } catch (...) {  // the policy threw: ignored, and its exception propagates
+        record_closed_exception(Word{bits}.epoch(), Outcome::ignored, Timing::timed, start);
+        throw;
+      }
+      record_closed_exception(Word{bits}.epoch(), outcome, Timing::timed, start);
+      throw;
+    }
+    Outcome outcome;
+    try {
+      outcome = detail::classify_returned(policy, out);
+    } catch (...) {  // the policy threw (never with the default policy)
+      counters_.add_at(slot, detail::CallCounters::ignored);
       throw;
     }
     record_timed_duration(slot, start);
-    record_closed_success(slot, bits);
+    record_closed_value(slot, bits, outcome);
     return out.take();
+  }
+
+  // A classified closed outcome; with the default policy `outcome` is the
+  // constant success and this is record_closed_success.
+  void record_closed_value(unsigned slot, std::uint64_t admitted_bits, Outcome outcome) noexcept {
+    if (outcome == Outcome::success) [[likely]] {
+      record_closed_success(slot, admitted_bits);
+      return;
+    }
+    counters_.add_at(slot, outcome_counter(outcome));
+    if (outcome == Outcome::failure) record_closed_outcome(Word{admitted_bits}.epoch(), outcome);
   }
 
   void record_closed_success(unsigned slot, std::uint64_t admitted_bits) noexcept {
@@ -537,24 +653,25 @@ class CircuitBreaker {
                   config_.rules().limits());
   }
 
-  [[gnu::noinline]] void record_closed_exception(std::uint32_t epoch, const std::exception_ptr& error,
-                                                 Timing timing, std::uint64_t start) noexcept {
+  [[gnu::noinline]] void record_closed_exception(std::uint32_t epoch, Outcome outcome, Timing timing,
+                                                 std::uint64_t start) noexcept {
     Permit permit{this, epoch, State::closed, timing, start};
-    record_exception(permit, error);
+    permit.record(outcome);
   }
 
   // --- bodies of execute and call -------------------------------------------
 
-  template <class F>
-  static std::invoke_result_t<F&> run_sync(F& f, Permit& permit) {
+  template <class F, class Policy>
+  static std::invoke_result_t<F&> run_sync(F& f, Permit& permit, const Policy& policy) {
     detail::Returned<std::invoke_result_t<F&>> out;
     try {
       out.invoke(f);
     } catch (...) {
-      record_exception(permit, std::current_exception());
+      permit.record(detail::classify_exception(policy, std::current_exception()));
       throw;
     }
-    permit.record_success();  // outside the try: one outcome, whatever follows
+    // Outside the try: one outcome, whatever follows.
+    permit.record(detail::classify_returned(policy, out));
     return out.take();
   }
 
@@ -562,10 +679,11 @@ class CircuitBreaker {
   static constexpr void check_fallback() {
     using R = typename detail::awaitable_traits<Awaitable>::value_type;
     using Executor = typename detail::awaitable_traits<Awaitable>::executor_type;
-    static_assert(std::is_invocable_v<Fallback&>,
-                  "call_with_fallback: the fallback must be callable with no arguments");
-    if constexpr (std::is_invocable_v<Fallback&>) {
-      using FR = std::invoke_result_t<Fallback&>;
+    static_assert(std::is_invocable_v<Fallback&> || detail::takes_context_v<Fallback>,
+                  "call_with_fallback: the fallback must be callable with no arguments or with "
+                  "const breaker::FallbackContext&");
+    if constexpr (std::is_invocable_v<Fallback&> || detail::takes_context_v<Fallback>) {
+      using FR = detail::fallback_result_t<Fallback>;
       if constexpr (detail::is_awaitable_v<FR>) {
         static_assert(std::is_same_v<FR, asio::awaitable<R, Executor>>,
                       "call_with_fallback: a coroutine fallback must return the operation's "
@@ -581,17 +699,18 @@ class CircuitBreaker {
 
   // The one coroutine behind call() and call_with_fallback(): admission (the
   // closed fast path or a Permit), the operation (raced against call_timeout
-  // when there is one), one outcome, then the value, the exception or the
-  // fallback.
-  template <class Op, class Fallback>
-  std::invoke_result_t<Op&> run_call(Op op, Fallback fallback) {
+  // when there is one), one classified outcome, then the value, the exception
+  // or the fallback.
+  template <class Op, class Fallback, class Policy>
+  std::invoke_result_t<Op&> run_call(Op op, Fallback fallback, Policy policy) {
     using Traits = detail::awaitable_traits<std::invoke_result_t<Op&>>;
     using R = typename Traits::value_type;
     using Executor = typename Traits::executor_type;
     constexpr bool has_fallback = !std::is_same_v<Fallback, detail::NoFallback>;
     const detail::Rules rules = config_.rules();
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
-    std::exception_ptr error;  // why the fallback (or rethrow) is needed
+    std::exception_ptr error;  // the exception, when there was one
+    FallbackReason reason = FallbackReason::failed;
     if (Word{bits}.state() == State::closed && !rules.has_call_timeout()) {
       // Closed fast path, as in execute(), with two differences: the
       // coroutine may resume on another thread, so counts after the await
@@ -613,24 +732,33 @@ class CircuitBreaker {
       } catch (...) {
         error = std::current_exception();
       }
+      // Classified while the guard still holds the call: a policy that throws
+      // leaves it recorded as ignored.
+      const Outcome outcome = error ? detail::classify_exception(policy, error)
+                                    : detail::classify_returned(policy, out);
       guard.breaker = nullptr;
       if (!error) {
         const unsigned slot = detail::thread_slot();
         record_duration(slot, timing, start);
-        record_closed_success(slot, bits);
-        co_return out.take();  // outside any try: one outcome per call
+        record_closed_value(slot, bits, outcome);
+        // Outside any try: one outcome per call.
+        if (!has_fallback || outcome != Outcome::failure) co_return out.take();
+      } else {
+        record_closed_exception(Word{bits}.epoch(), outcome, timing, start);
+        if (!has_fallback || outcome != Outcome::failure) std::rethrow_exception(error);
       }
-      record_closed_exception(Word{bits}.epoch(), error, timing, start);
     } else {
       Permit permit = try_acquire();
       if (!permit) {
         if constexpr (!has_fallback) throw_open();
+        reason = FallbackReason::rejected;
       } else {
         std::optional<std::chrono::milliseconds> timeout;
         if (rules.has_call_timeout()) {
           // The config may have changed since the rules were read: 0 is none.
           if (const auto t = config_.load().call_timeout; t.count() > 0) timeout = t;
         }
+        detail::Returned<R> out;
         if (timeout) {
           const time_point deadline = now() + detail::ceil_duration<duration>(*timeout);
           auto raced = co_await detail::race<R, Executor>(op, clock_, deadline);
@@ -639,17 +767,14 @@ class CircuitBreaker {
                                                                      : Outcome::ignored);
             error = std::make_exception_ptr(
                 CircuitBreakerError(errc::timeout, name_, "call timed out"));
+            if constexpr (!has_fallback) std::rethrow_exception(error);
+            reason = FallbackReason::timed_out;
           } else {
             detail::Captured<R>& captured = std::get<0>(raced);
-            if (!captured.error) {
-              permit.record_success();
-              co_return captured.value.take();
-            }
+            out = std::move(captured.value);
             error = captured.error;
-            record_exception(permit, error);
           }
         } else {
-          detail::Returned<R> out;
           try {
             if constexpr (std::is_void_v<R>) {
               co_await op();
@@ -660,24 +785,40 @@ class CircuitBreaker {
           } catch (...) {
             error = std::current_exception();
           }
+        }
+        if (reason != FallbackReason::timed_out) {
           if (!error) {
-            permit.record_success();
-            co_return out.take();  // outside any try: one outcome per call
+            const Outcome outcome = detail::classify_returned(policy, out);
+            permit.record(outcome);
+            // Outside any try: one outcome per call.
+            if (!has_fallback || outcome != Outcome::failure) co_return out.take();
+          } else {
+            const Outcome outcome = detail::classify_exception(policy, error);
+            permit.record(outcome);
+            if (!has_fallback || outcome != Outcome::failure) std::rethrow_exception(error);
           }
-          record_exception(permit, error);
         }
       }
     }
-    // Rejected (has_fallback only), failed or timed out.
-    if constexpr (!has_fallback) {
-      std::rethrow_exception(error);
-    } else {
+    // Rejected, failed or timed out, with a fallback. A cancellation never
+    // selects the fallback, whatever a policy made of it.
+    if constexpr (has_fallback) {
       if (detail::is_cancelled(error)) std::rethrow_exception(error);
-      if constexpr (detail::is_awaitable_v<std::invoke_result_t<Fallback&>>) {
-        co_return co_await fallback();
+      // The context lives in this frame: a coroutine fallback keeps a reference
+      // to it until its awaitable completes. Built only for a fallback taking
+      // it (it reads the state). Named, not written inside the co_await (the
+      // g++ 12 pitfall).
+      std::optional<FallbackContext> ctx;
+      const auto make_context = [this, &ctx, &reason, &error]() -> const FallbackContext& {
+        return ctx.emplace(context(reason, error));
+      };
+      if constexpr (detail::is_awaitable_v<detail::fallback_result_t<Fallback>>) {
+        co_return co_await detail::invoke_fallback(fallback, make_context);
       } else {
-        co_return static_cast<R>(fallback());
+        co_return static_cast<R>(detail::invoke_fallback(fallback, make_context));
       }
+    } else {
+      std::rethrow_exception(error);  // not reached: every path above returned or threw
     }
   }
 

@@ -61,6 +61,7 @@ class Returned<R> {
     value_ = std::addressof(result);
   }
   bool has_value() const noexcept { return value_ != nullptr; }
+  const std::remove_reference_t<R>& value() const noexcept { return *value_; }
   R take() noexcept { return static_cast<R>(*value_); }
 
  private:

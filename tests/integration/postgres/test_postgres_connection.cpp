@@ -141,7 +141,7 @@ TEST_CASE("a slow query times out on the Asio timer and the next query reconnect
   auto& server = breaker::test::shared_postgres();
   asio::io_context ctx;
   auto c = config_for(server);
-  c.query_timeout = 200ms;
+  c.query_timeout = 1s;  // far below pg_sleep(5), and room for the reconnect on a loaded machine
   Connection conn(ctx.get_executor(), c);
   const auto e = postgres_error_of([&] { breaker::test::run(ctx, [&] { return conn.query("SELECT pg_sleep(5)"); }); });
   CHECK(e.error() == errc::timeout);

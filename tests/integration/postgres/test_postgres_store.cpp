@@ -189,12 +189,18 @@ TEST_CASE("a crashed server opens the breaker, calls fail fast without connectin
 TEST_CASE("a slow server (pg_sleep beyond query_timeout) opens the breaker through timeouts", "[postgres][store][fault]") {
   auto& server = breaker::test::shared_postgres();
   asio::io_context ctx;
+  {
+    // Setup on a connection with the default timeouts: on a loaded machine the setup itself may
+    // take longer than the short timeout the test is about.
+    auto setup = std::make_shared<Connection>(ctx.get_executor(), config_for(server));
+    Store setup_store(KvStore(setup), "kv-slow-setup", test_config());
+    breaker::test::run(ctx, [&] { return setup_store.call(&KvStore::init); });
+    breaker::test::run(ctx, [&] { return setup_store.call(&KvStore::put, std::string("slow"), std::string("v")); });
+  }
   auto c = config_for(server);
-  c.query_timeout = 150ms;
+  c.query_timeout = 500ms;  // well below the query's pg_sleep(2)
   auto conn = std::make_shared<Connection>(ctx.get_executor(), c);
   Store store(KvStore(conn), "kv-slow", test_config());
-  breaker::test::run(ctx, [&] { return store.call(&KvStore::init); });
-  breaker::test::run(ctx, [&] { return store.call(&KvStore::put, std::string("slow"), std::string("v")); });
   for (int i = 0; i < 3; ++i) {
     const auto e = error_of([&] { breaker::test::run(ctx, [&] { return store.call(&KvStore::slow_get, std::string("slow")); }); });
     REQUIRE(e);

@@ -71,6 +71,10 @@ class CircuitBreakerRedis {
   /// (failures by `CachePolicy` count towards opening the breaker).
   /// \param fallback `() -> R` or `() -> asio::awaitable<R>`; its exceptions propagate.
   /// Cancellation: propagates (never replaced by the fallback).
+  /// The breaker's `call_timeout` is not applied here (this form keeps its own
+  /// permit: it serves the fallback for every non-cancellation exception, also
+  /// those `CachePolicy` counts as successes, which `CircuitBreaker::
+  /// call_with_fallback` would rethrow); bound `op` with the client's timeout.
   template <class Op, class Fallback>
     requires detail::is_awaitable_v<std::invoke_result_t<Op&>>
   std::invoke_result_t<Op&> execute_with_fallback(Op op, Fallback fallback) {

@@ -181,6 +181,28 @@ class CircuitBreaker {
   /// when the breaker is open and not forced.
   State state() const noexcept { return observe(Word{word_.load(std::memory_order_acquire)}); }
 
+  /// The time until the current open period ends, after which the next call
+  /// (or `state()`) finds the breaker half-open: zero once the period is over
+  /// (the breaker still reads open internally until a call or observer moves
+  /// it on). Empty unless the breaker is open and not forced (closed,
+  /// half-open, `force_open()`: no open period ends by itself).
+  /// In the short window while the thread that opened the breaker has not yet
+  /// published the period's end, the configured `timeout_duration` (the
+  /// period starts no earlier than now).
+  /// Thread safety: any thread, lock-free: one load of the state word, one
+  /// load of the deadline, one clock read (the config is read only in that
+  /// window). A snapshot: the state may change right after. Never throws.
+  std::optional<duration> time_until_half_open() const noexcept {
+    // acquire: pairs with the opener's release CAS setting D, so the deadline
+    // load below sees the deadline of this open period (or a newer one).
+    const Word w{word_.load(std::memory_order_acquire)};
+    if (w.state() != State::open || w.forced()) return std::nullopt;
+    if (!w.deadline_published()) {
+      return detail::ceil_duration<duration>(config_.load().timeout_duration);
+    }
+    return deadline_.remaining(now());
+  }
+
   /// A snapshot of the state and counts (see `Stats`).
   Stats stats() const noexcept {
     const Word w{word_.load(std::memory_order_acquire)};

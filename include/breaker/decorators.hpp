@@ -27,6 +27,7 @@
 
 #include "breaker/circuit_breaker.hpp"
 #include "breaker/config.hpp"
+#include "breaker/outcome.hpp"
 #include "breaker/registry.hpp"
 
 #include <memory>
@@ -49,15 +50,17 @@ concept sync_operation = std::is_invocable_v<Op&> && !is_awaitable_v<std::invoke
 
 // The coroutine forms keep the breaker alive (shared_ptr in the frame) until
 // the call has finished, whatever the registry does meanwhile.
-template <class Breaker, class Op>
-std::invoke_result_t<Op&> call_holding(std::shared_ptr<Breaker> breaker, Op op) {
-  co_return co_await breaker->call(std::move(op));
+// `policy...` is empty or one outcome policy.
+template <class Breaker, class Op, class... Policy>
+std::invoke_result_t<Op&> call_holding(std::shared_ptr<Breaker> breaker, Op op, Policy... policy) {
+  co_return co_await breaker->call(std::move(op), std::move(policy)...);
 }
 
-template <class Breaker, class Op, class Fallback>
+template <class Breaker, class Op, class Fallback, class... Policy>
 std::invoke_result_t<Op&> call_with_fallback_holding(std::shared_ptr<Breaker> breaker, Op op,
-                                                     Fallback fallback) {
-  co_return co_await breaker->call_with_fallback(std::move(op), std::move(fallback));
+                                                     Fallback fallback, Policy... policy) {
+  co_return co_await breaker->call_with_fallback(std::move(op), std::move(fallback),
+                                                 std::move(policy)...);
 }
 
 }  // namespace detail
@@ -132,6 +135,57 @@ std::invoke_result_t<F&> with_circuit_breaker_and_fallback(BasicRegistry<Clock>&
   return breaker->execute_with_fallback(std::forward<F>(f), std::forward<Fallback>(fallback));
 }
 
+/// With an outcome policy (`<breaker/outcome.hpp>`: `record_exceptions<E...>()`,
+/// `ignore_exceptions<E...>()`, `record_result(pred)`, `is_successful(pred)`,
+/// `combine(...)` or your own): `policy` classifies `op`'s value and
+/// exceptions (`CircuitBreaker::call(op, policy)` / `execute(f, policy)`). A
+/// value classified as a failure is recorded as one and still returned.
+/// Otherwise as the form without a policy; `policy` is copied into the call.
+template <class Clock, detail::coroutine_operation Op, class Policy>
+std::invoke_result_t<Op&> with_circuit_breaker(BasicRegistry<Clock>& registry,
+                                               std::string_view name,
+                                               const CircuitBreakerConfig& config, Op op,
+                                               Policy policy) {
+  return detail::call_holding(registry.get_or_create(name, config), std::move(op),
+                              std::move(policy));
+}
+
+/// The synchronous form with an outcome policy (`CircuitBreaker::execute(f, policy)`).
+template <class Clock, detail::sync_operation F, class Policy>
+std::invoke_result_t<F&> with_circuit_breaker(BasicRegistry<Clock>& registry,
+                                              std::string_view name,
+                                              const CircuitBreakerConfig& config, F&& f,
+                                              const Policy& policy) {
+  const auto breaker = registry.get_or_create(name, config);
+  return breaker->execute(std::forward<F>(f), policy);
+}
+
+/// `with_circuit_breaker_and_fallback` with an outcome policy: a value the
+/// policy classifies as a failure also selects the fallback (reason
+/// `FallbackReason::failed`, no exception).
+template <class Clock, detail::coroutine_operation Op, class Fallback, class Policy>
+std::invoke_result_t<Op&> with_circuit_breaker_and_fallback(BasicRegistry<Clock>& registry,
+                                                            std::string_view name,
+                                                            const CircuitBreakerConfig& config,
+                                                            Op op, Fallback fallback,
+                                                            Policy policy) {
+  return detail::call_with_fallback_holding(registry.get_or_create(name, config), std::move(op),
+                                            std::move(fallback), std::move(policy));
+}
+
+/// The synchronous form of `with_circuit_breaker_and_fallback` with an outcome
+/// policy (`CircuitBreaker::execute_with_fallback(f, fallback, policy)`).
+template <class Clock, detail::sync_operation F, class Fallback, class Policy>
+std::invoke_result_t<F&> with_circuit_breaker_and_fallback(BasicRegistry<Clock>& registry,
+                                                           std::string_view name,
+                                                           const CircuitBreakerConfig& config,
+                                                           F&& f, Fallback&& fallback,
+                                                           const Policy& policy) {
+  const auto breaker = registry.get_or_create(name, config);
+  return breaker->execute_with_fallback(std::forward<F>(f), std::forward<Fallback>(fallback),
+                                        policy);
+}
+
 /// `with_circuit_breaker(global_registry(), name, config, op)`: both forms
 /// (coroutine when `op()` returns an awaitable, synchronous otherwise).
 template <class Op>
@@ -150,6 +204,27 @@ decltype(auto) with_circuit_breaker_and_fallback(std::string_view name,
                                                  Fallback&& fallback) {
   return with_circuit_breaker_and_fallback(global_registry(), name, config, std::forward<Op>(op),
                                            std::forward<Fallback>(fallback));
+}
+
+/// `with_circuit_breaker(global_registry(), name, config, op, policy)`.
+template <class Op, class Policy>
+  requires detail::coroutine_operation<Op> || detail::sync_operation<Op>
+decltype(auto) with_circuit_breaker(std::string_view name, const CircuitBreakerConfig& config,
+                                    Op&& op, Policy&& policy) {
+  return with_circuit_breaker(global_registry(), name, config, std::forward<Op>(op),
+                              std::forward<Policy>(policy));
+}
+
+/// `with_circuit_breaker_and_fallback(global_registry(), name, config, op,
+/// fallback, policy)`.
+template <class Op, class Fallback, class Policy>
+  requires detail::coroutine_operation<Op> || detail::sync_operation<Op>
+decltype(auto) with_circuit_breaker_and_fallback(std::string_view name,
+                                                 const CircuitBreakerConfig& config, Op&& op,
+                                                 Fallback&& fallback, Policy&& policy) {
+  return with_circuit_breaker_and_fallback(global_registry(), name, config, std::forward<Op>(op),
+                                           std::forward<Fallback>(fallback),
+                                           std::forward<Policy>(policy));
 }
 
 }  // namespace breaker

@@ -169,18 +169,6 @@ class BasicGuardDecision {
   std::variant<admission_type, ServerRejection> value_;
 };
 
-namespace detail {
-
-/// Whether the breaker offers the time left in its open period:
-/// `std::optional<duration> time_until_half_open() const` (empty unless open and
-/// not forced). Until the core has it, the guard tracks open periods itself.
-template <class Breaker>
-concept has_time_until_half_open = requires(const Breaker& b) {
-  { b.time_until_half_open() } -> std::same_as<std::optional<typename Breaker::duration>>;
-};
-
-}  // namespace detail
-
 /// The framework-independent server guard of one breaker.
 ///
 /// \tparam Clock the breaker's clock (`breaker::testing::ManualClock` in tests).
@@ -199,29 +187,12 @@ class BasicServerGuard {
   using decision_type = BasicGuardDecision<Clock>;
 
   /// Guards with `breaker`.
-  /// \param clock a clock reading the breaker's time (for `ManualClock`, a copy
-  ///   of the breaker's clock, which shares its time). Used for `Retry-After`
-  ///   while the breaker does not report the time left open itself: the guard
-  ///   then notes when the breaker opens (a state listener) and announces
-  ///   `timeout_duration` when it opened before the guard existed.
+  /// The second parameter (a clock) is accepted for source compatibility and
+  /// unused: the guard reads the time left open from the breaker
+  /// (`CircuitBreaker::time_until_half_open()`), on the breaker's own clock.
   /// \throws std::invalid_argument when `breaker` is null; `std::bad_alloc`.
-  explicit BasicServerGuard(std::shared_ptr<breaker_type> breaker, Clock clock = {})
-      : breaker_(require(std::move(breaker))),
-        body_(circuit_open_body(breaker_->name())),
-        clock_(std::move(clock)) {
-    if constexpr (!detail::has_time_until_half_open<breaker_type>) {
-      tracker_ = std::make_shared<OpenTracker>();
-      listener_ = breaker_->on_state_change(
-          [tracker = tracker_, clock = clock_](const StateTransition& t) {
-            tracker->opened_at.store(t.to == State::open ? ticks(clock.now()) : OpenTracker::unknown,
-                                     std::memory_order_release);
-          });
-    }
-  }
-
-  ~BasicServerGuard() {
-    if constexpr (!detail::has_time_until_half_open<breaker_type>) breaker_->remove_listener(listener_);
-  }
+  explicit BasicServerGuard(std::shared_ptr<breaker_type> breaker, Clock /*unused*/ = {})
+      : breaker_(require(std::move(breaker))), body_(circuit_open_body(breaker_->name())) {}
 
   BasicServerGuard(const BasicServerGuard&) = delete;
   BasicServerGuard& operator=(const BasicServerGuard&) = delete;
@@ -245,42 +216,21 @@ class BasicServerGuard {
     return r;
   }
 
-  /// How long the breaker will still reject, as far as the guard can tell:
-  /// the time until its open period ends (zero when it is over or the breaker
-  /// is half-open); `timeout_duration` when that is unknown. With the core's
-  /// `time_until_half_open()`, unknown means forced open. Without it (today),
-  /// unknown means opened before the guard existed, and a forced opening looks
-  /// like a normal one (after `timeout_duration` it reads zero, so 1 s).
+  /// How long the breaker will still reject: the time until its open period
+  /// ends (`CircuitBreaker::time_until_half_open()`; zero when it is over or
+  /// the breaker is closed or half-open); `timeout_duration` when it is forced
+  /// open (no period ends by itself; the client is told to come back later).
   typename Clock::duration time_left_open() const noexcept {
     using duration = typename Clock::duration;
-    const auto open_duration = std::chrono::duration_cast<duration>(breaker_->config().timeout_duration);
     if (breaker_->state() != State::open) return duration::zero();
-    if constexpr (detail::has_time_until_half_open<breaker_type>) {
-      const std::optional<duration> left = breaker_->time_until_half_open();
-      return left ? *left : open_duration;
-    } else {
-      const std::int64_t opened = tracker_->opened_at.load(std::memory_order_acquire);
-      if (opened == OpenTracker::unknown) return open_duration;
-      const duration elapsed = duration{ticks(clock_.now()) - opened};
-      if (elapsed >= open_duration) return duration::zero();
-      return open_duration - std::max(elapsed, duration::zero());
-    }
+    if (const std::optional<duration> left = breaker_->time_until_half_open()) return *left;
+    return std::chrono::duration_cast<duration>(breaker_->config().timeout_duration);
   }
 
   /// The guarded breaker.
   const std::shared_ptr<breaker_type>& breaker() const noexcept { return breaker_; }
 
  private:
-  // When the breaker last opened, in clock ticks since the clock's epoch.
-  struct OpenTracker {
-    static constexpr std::int64_t unknown = std::numeric_limits<std::int64_t>::min();
-    std::atomic<std::int64_t> opened_at{unknown};
-  };
-
-  static std::int64_t ticks(typename Clock::time_point t) noexcept {
-    return static_cast<std::int64_t>(t.time_since_epoch().count());
-  }
-
   static std::shared_ptr<breaker_type> require(std::shared_ptr<breaker_type> breaker) {
     if (!breaker) throw std::invalid_argument("breaker: a server guard needs a circuit breaker");
     return breaker;
@@ -288,9 +238,6 @@ class BasicServerGuard {
 
   std::shared_ptr<breaker_type> breaker_;
   std::string body_;
-  [[no_unique_address]] Clock clock_;
-  std::shared_ptr<OpenTracker> tracker_;  // shared with the listener, which may outlive us briefly
-  ListenerId listener_ = 0;
 };
 
 /// The guard on the steady clock, the one services use.

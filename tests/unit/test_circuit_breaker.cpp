@@ -478,3 +478,48 @@ TEST_CASE("the closed fast path of execute (durations off) keeps every rule",
   const auto s = cb.stats();
   CHECK(s.total_calls == s.successful_calls + s.failed_calls + s.ignored_calls + s.rejected_calls);
 }
+
+TEST_CASE("time_until_half_open counts down the open period; empty when closed, half-open or forced",
+          "[breaker][open][time-until-half-open]") {
+  ManualClock clock;
+  Breaker cb("svc", small_config(), clock);
+  CHECK_FALSE(cb.time_until_half_open().has_value());  // closed
+
+  trip(cb);
+  REQUIRE(cb.time_until_half_open().has_value());
+  CHECK(*cb.time_until_half_open() == 10s);
+  clock.advance(3s);
+  CHECK(*cb.time_until_half_open() == 7s);
+  clock.advance(6999ms);
+  CHECK(*cb.time_until_half_open() == 1ms);
+  clock.advance(1ms);
+  REQUIRE(cb.time_until_half_open().has_value());  // over, no call has moved it on yet
+  CHECK(*cb.time_until_half_open() == ManualClock::duration::zero());
+  clock.advance(5s);
+  CHECK(*cb.time_until_half_open() == ManualClock::duration::zero());  // never negative
+
+  // The first call after the period makes it half-open (a probe): no open period any more.
+  auto probe = cb.try_acquire();
+  REQUIRE(probe);
+  REQUIRE(cb.state() == State::half_open);
+  CHECK_FALSE(cb.time_until_half_open().has_value());
+
+  // A failed probe opens it again for a fresh period.
+  probe.record_failure();
+  REQUIRE(cb.state() == State::open);
+  REQUIRE(cb.time_until_half_open().has_value());
+  CHECK(*cb.time_until_half_open() == 10s);
+
+  SECTION("forced open: no period ends by itself") {
+    cb.force_open();
+    REQUIRE(cb.state() == State::open);
+    CHECK_FALSE(cb.time_until_half_open().has_value());
+    clock.advance(1h);
+    CHECK_FALSE(cb.time_until_half_open().has_value());
+    CHECK(cb.state() == State::open);
+  }
+  SECTION("reset closes it: empty") {
+    cb.reset();
+    CHECK_FALSE(cb.time_until_half_open().has_value());
+  }
+}

@@ -298,3 +298,101 @@ TEST_CASE("a coroutine call copies and destroys its arguments exactly once each"
   }
   CHECK(Counted::live == 0);
 }
+
+namespace {
+struct NotFound : std::runtime_error {
+  NotFound() : std::runtime_error("no such alert") {}
+};
+// A plain member returning a status, and one throwing NotFound: for the outcome-policy forms.
+struct StatusClient {
+  int status = 200;
+  int calls = 0;
+  int get() {
+    ++calls;
+    return status;
+  }
+  asio::awaitable<int> fetch() {
+    ++calls;
+    co_await asio::post(asio::use_awaitable);
+    co_return status;
+  }
+  asio::awaitable<int> lookup() {
+    ++calls;
+    co_await asio::post(asio::use_awaitable);
+    throw NotFound{};
+  }
+};
+auto server_errors() {
+  return breaker::record_result([](const int& status) { return status >= 500; });
+}
+}  // namespace
+
+TEST_CASE("ClientWithBreaker applies its outcome policy: a failing value opens it and is returned",
+          "[client][policy]") {
+  ClientWithBreaker protected_client(StatusClient{}, make_breaker(), server_errors());
+  static_assert(std::is_same_v<decltype(protected_client)::policy_type,
+                               decltype(server_errors())>);
+  CHECK(protected_client.policy().is_failure(503));
+  CHECK_FALSE(protected_client.policy().is_failure(200));
+
+  CHECK(protected_client.call(&StatusClient::get) == 200);
+  protected_client.client().status = 503;
+  CHECK(protected_client.call(&StatusClient::get) == 503);  // a failure, still returned
+  CHECK(run([&] { return protected_client.call(&StatusClient::fetch); }) == 503);
+  REQUIRE(protected_client.breaker()->state() == State::open);
+  const auto stats = protected_client.breaker()->stats();
+  CHECK(stats.successful_calls == 1);
+  CHECK(stats.failed_calls == 2);
+  const int calls = protected_client.client().calls;
+  CHECK_THROWS_AS(protected_client.call(&StatusClient::get), CircuitBreakerError);
+  CHECK(protected_client.client().calls == calls);
+}
+
+TEST_CASE("ClientWithBreaker with ignore_exceptions: an ignored exception does not count",
+          "[client][policy]") {
+  ManualRegistry registry;
+  ClientWithBreaker protected_client(registry, StatusClient{}, "lookups", two_strikes(),
+                                     breaker::ignore_exceptions<NotFound>());
+  for (int i = 0; i < 3; ++i) {
+    CHECK_THROWS_AS(run([&] { return protected_client.call(&StatusClient::lookup); }), NotFound);
+  }
+  CHECK(protected_client.breaker()->state() == State::closed);
+  const auto stats = protected_client.breaker()->stats();
+  CHECK(stats.failed_calls == 0);
+  CHECK(stats.ignored_calls == 3);
+  CHECK(protected_client.client().calls == 3);
+}
+
+TEST_CASE("ClientWithBreaker hands a FallbackContext to a fallback: reason failed, then rejected",
+          "[client][policy][fallback]") {
+  ClientWithBreaker protected_client(StatusClient{}, make_breaker(), server_errors());
+  protected_client.client().status = 503;
+  std::vector<breaker::FallbackReason> reasons;
+  std::vector<bool> had_error;
+  auto fallback = [&](const breaker::FallbackContext& context) {
+    reasons.push_back(context.reason);
+    had_error.push_back(context.error != nullptr);
+    CHECK(context.breaker_name == "alerts");
+    return -1;
+  };
+  CHECK(protected_client.call_with_fallback(&StatusClient::get, fallback) == -1);  // failed
+  auto coroutine_fallback = [&](const breaker::FallbackContext& context)
+      -> asio::awaitable<int> {
+    reasons.push_back(context.reason);
+    had_error.push_back(context.error != nullptr);
+    co_return -2;
+  };
+  CHECK(run([&] {
+          return protected_client.call_with_fallback(&StatusClient::fetch, coroutine_fallback);
+        }) == -2);  // failed: opens
+  REQUIRE(protected_client.breaker()->state() == State::open);
+  CHECK(protected_client.call_with_fallback(&StatusClient::get, fallback) == -1);  // rejected
+  CHECK(run([&] {
+          return protected_client.call_with_fallback(&StatusClient::fetch, coroutine_fallback);
+        }) == -2);  // rejected
+  using breaker::FallbackReason;
+  CHECK(reasons == std::vector<FallbackReason>{FallbackReason::failed, FallbackReason::failed,
+                                               FallbackReason::rejected, FallbackReason::rejected});
+  CHECK(had_error == std::vector<bool>{false, false, false, false});
+  CHECK(protected_client.client().calls == 2);
+}

@@ -16,6 +16,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 using breaker::CircuitBreakerConfig;
 using breaker::CircuitBreakerError;
@@ -298,4 +299,106 @@ TEST_CASE("the decorators copy and destroy the captures of op and fallback exact
     CHECK(Counted::live == 3);  // every copy made by the calls is gone, the originals remain
   }
   CHECK(Counted::live == 0);
+}
+
+namespace {
+struct NotFound : std::runtime_error {
+  NotFound() : std::runtime_error("no such item") {}
+};
+auto server_errors() {
+  return breaker::record_result([](const int& status) { return status >= 500; });
+}
+}  // namespace
+
+TEST_CASE("the decorators with a policy: a value classified as a failure opens it, still returned",
+          "[decorators][policy]") {
+  ManualRegistry registry;
+  int status = 503;
+  int calls = 0;
+  auto fetch = [&]() -> asio::awaitable<int> {
+    ++calls;
+    co_await asio::post(asio::use_awaitable);
+    co_return status;
+  };
+  auto get = [&] {
+    ++calls;
+    return status;
+  };
+
+  CHECK(run([&] {
+          return with_circuit_breaker(registry, "status", two_strikes(), fetch, server_errors());
+        }) == 503);
+  CHECK(with_circuit_breaker(registry, "status", two_strikes(), get, server_errors()) == 503);
+  const auto cb = registry.get("status");
+  REQUIRE(cb->state() == State::open);
+  CHECK(cb->stats().failed_calls == 2);
+  CHECK_THROWS_AS(with_circuit_breaker(registry, "status", two_strikes(), get, server_errors()),
+                  CircuitBreakerError);
+  CHECK(calls == 2);
+
+  SECTION("the global registry forms take the policy too") {
+    const std::string name = "test_decorators.policy";
+    CHECK(run([&] { return with_circuit_breaker(name, two_strikes(), fetch, server_errors()); }) ==
+          503);
+    CHECK(with_circuit_breaker_and_fallback(
+              name, two_strikes(), get, [] { return 0; }, server_errors()) == 0);
+    const auto global = breaker::global_registry().get(name);
+    CHECK(global->state() == State::open);
+    CHECK(global->stats().failed_calls == 2);
+    CHECK(breaker::global_registry().remove(name));
+  }
+}
+
+TEST_CASE("the decorators with ignore_exceptions: an ignored exception does not count",
+          "[decorators][policy]") {
+  ManualRegistry registry;
+  auto lookup = []() -> asio::awaitable<int> {
+    co_await asio::post(asio::use_awaitable);
+    throw NotFound{};
+  };
+  auto find = []() -> int { throw NotFound{}; };
+  const auto policy = breaker::ignore_exceptions<NotFound>();
+  for (int i = 0; i < 3; ++i) {
+    CHECK_THROWS_AS(
+        run([&] { return with_circuit_breaker(registry, "lookups", two_strikes(), lookup, policy); }),
+        NotFound);
+    CHECK_THROWS_AS(with_circuit_breaker(registry, "lookups", two_strikes(), find, policy), NotFound);
+  }
+  const auto cb = registry.get("lookups");
+  CHECK(cb->state() == State::closed);
+  CHECK(cb->stats().failed_calls == 0);
+  CHECK(cb->stats().ignored_calls == 6);
+}
+
+TEST_CASE("the decorators hand a FallbackContext to a fallback: reason failed, then rejected",
+          "[decorators][policy][fallback]") {
+  ManualRegistry registry;
+  auto fetch = []() -> asio::awaitable<int> {
+    co_await asio::post(asio::use_awaitable);
+    co_return 503;
+  };
+  auto get = [] { return 503; };
+  std::vector<breaker::FallbackReason> reasons;
+  auto fallback = [&](const breaker::FallbackContext& context) {
+    reasons.push_back(context.reason);
+    CHECK(context.error == nullptr);
+    CHECK(context.breaker_name == "api");
+    return -1;
+  };
+  CHECK(run([&] {
+          return with_circuit_breaker_and_fallback(registry, "api", two_strikes(), fetch, fallback,
+                                                   server_errors());
+        }) == -1);
+  CHECK(with_circuit_breaker_and_fallback(registry, "api", two_strikes(), get, fallback,
+                                          server_errors()) == -1);
+  REQUIRE(registry.get("api")->state() == State::open);
+  CHECK(run([&] {
+          return with_circuit_breaker_and_fallback(registry, "api", two_strikes(), fetch, fallback,
+                                                   server_errors());
+        }) == -1);
+  CHECK(with_circuit_breaker_and_fallback(registry, "api", two_strikes(), get, fallback,
+                                          server_errors()) == -1);
+  using breaker::FallbackReason;
+  CHECK(reasons == std::vector<FallbackReason>{FallbackReason::failed, FallbackReason::failed,
+                                               FallbackReason::rejected, FallbackReason::rejected});
 }

@@ -61,6 +61,20 @@ class OpenDeadline {
     return micros_since_base(now, false) >= (d & value_mask);
   }
 
+  /// The time from `now` until the published open period of `w` ends (zero
+  /// once it is over). Call only when `open_may_expire(w)`. One acquire load
+  /// of the deadline; if a newer opener has already replaced it, the newer
+  /// (current) period's end is used.
+  duration remaining(time_point now) const noexcept {
+    // acquire: pairs with publish()'s release (the deadline seen with D set).
+    const std::uint64_t d = deadline_.load(std::memory_order_acquire);
+    const time_point end =
+        base_ + ceil_duration<duration>(std::chrono::microseconds{
+                    static_cast<std::chrono::microseconds::rep>(d & value_mask)});
+    if (now >= end) return duration::zero();
+    return end - now;
+  }
+
   /// Step 2 of the protocol for the word `opened` (open, unforced, `D`
   /// clear), opened at `opened_at` for `timeout`.
   void publish(std::atomic<std::uint64_t>& word, StateWord opened, time_point opened_at,

@@ -111,8 +111,12 @@ inline std::optional<std::chrono::seconds> retry_after(const Response& response,
 /// the request, records the policy's outcome and returns the response (also
 /// one classified as a failure) or rethrows the exception unchanged. Bound
 /// requests with `Request::timeout` or `ClientOptions::default_timeout` (30 s):
-/// curl's timeout is a transport error, so a failure; the breaker's
-/// `call_timeout` is not applied by this client.
+/// curl's timeout is a transport error, so a failure. The breaker's
+/// `call_timeout` applies too (each request runs through
+/// `CircuitBreaker::call(op, policy)`): a request still running after it is
+/// cancelled (the transfer removed) and the call throws
+/// `CircuitBreakerError(errc::timeout)`, recorded as `CircuitBreaker::call`
+/// records timeouts.
 ///
 /// Retry-After hook: when a response classified as a failure carries a valid
 /// `Retry-After`, the hook set by `on_retry_after` is called with the delay
@@ -174,7 +178,10 @@ class CircuitBreakerHttpClient {
     auto op = [this, request = std::move(request)]() mutable -> asio::awaitable<Response> {
       return client_.request(std::move(request));
     };
-    co_return co_await guarded(op);
+    const Classifier classifier{this};
+    Response response = co_await breaker_->call(std::move(op), classifier);
+    notify_retry_after(response);
+    co_return response;
   }
 
   /// GET under the breaker.
@@ -232,28 +239,18 @@ class CircuitBreakerHttpClient {
     }
   }
 
-  // Acquire, run, classify, record. A frame destroyed while suspended records
-  // the permit as ignored (the Permit's destructor).
-  template <class Op>
-  asio::awaitable<Response> guarded(Op& op) {
-    typename breaker_type::Permit permit = breaker_->try_acquire();
-    if (!permit) throw CircuitBreakerError(errc::open, breaker_->name(), "call rejected");
-    std::optional<Response> response;
-    std::exception_ptr error;
-    try {
-      response.emplace(co_await op());
-    } catch (...) {
-      error = std::current_exception();
+  // The outcome policy handed to `CircuitBreaker::call`: `Policy`'s rules,
+  // completed by this client's defaults (a response without a value rule is a
+  // success; an exception without an exception rule follows HttpOutcomePolicy).
+  struct Classifier {
+    const CircuitBreakerHttpClient* self;
+    Outcome operator()(const Response& response) const {
+      return self->classify_response(response);
     }
-    if (error) {
-      permit.record(classify_error(error));
-      std::rethrow_exception(error);
+    Outcome operator()(const std::exception_ptr& error) const {
+      return self->classify_error(error);
     }
-    const Outcome outcome = classify_response(*response);
-    permit.record(outcome);
-    if (outcome == Outcome::failure) notify_retry_after(*response);
-    co_return std::move(*response);
-  }
+  };
 
   void notify_retry_after(const Response& response) const {
     if (!retry_after_hook_) return;

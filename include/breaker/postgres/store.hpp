@@ -64,30 +64,18 @@ class CircuitBreakerStore {
   /// `f` and `args` are copied into the call's frame.
   /// \returns the operation's value.
   /// \throws CircuitBreakerError(errc::open) when the breaker rejects the call
-  ///   (the store is not touched); whatever the operation throws, unchanged.
+  ///   (the store is not touched); CircuitBreakerError(errc::timeout) when the
+  ///   breaker's `call_timeout` passes first (the operation is cancelled);
+  ///   whatever the operation throws, unchanged. Runs through
+  ///   `CircuitBreaker::call(op, SqlStatePolicy{})`.
   /// Cancellation: forwarded to the operation; recorded as ignored.
   template <class F, class... Args>
     requires detail::is_awaitable_v<std::invoke_result_t<F&, Store&, Args&...>>
   std::invoke_result_t<F&, Store&, Args&...> call(F f, Args... args) {
-    using R = typename detail::awaitable_traits<std::invoke_result_t<F&, Store&, Args&...>>::value_type;
-    typename breaker_type::Permit permit = breaker_->try_acquire();
-    if (!permit) throw CircuitBreakerError(breaker::errc::open, breaker_->name(), "call rejected");
-    std::exception_ptr error;
-    try {
-      if constexpr (std::is_void_v<R>) {
-        co_await std::invoke(f, store_, args...);
-        permit.record_success();
-        co_return;
-      } else {
-        R result = co_await std::invoke(f, store_, args...);
-        permit.record_success();
-        co_return result;
-      }
-    } catch (...) {
-      error = std::current_exception();
-    }
-    permit.record(SqlStatePolicy{}(error));
-    std::rethrow_exception(error);
+    auto op = [this, f = std::move(f), ... args = std::move(args)]() mutable {
+      return std::invoke(f, store_, args...);
+    };
+    return breaker_->call(std::move(op), SqlStatePolicy{});
   }
 
   /// Like `call`, but returns `fallback()` instead when the breaker rejects the
@@ -95,48 +83,17 @@ class CircuitBreakerStore {
   /// (database unreachable, overloaded, shutting down, timed out). Errors that are
   /// not failures (constraint violations, syntax errors...) and cancellations
   /// propagate: a fallback must not hide the caller's own mistakes.
-  /// \param fallback `() -> R` or `() -> asio::awaitable<R>`; its exceptions propagate.
+  /// A `call_timeout` passed also selects the fallback
+  /// (`CircuitBreaker::call_with_fallback(op, fallback, SqlStatePolicy{})`).
+  /// \param fallback `() -> R` or `() -> asio::awaitable<R>`, or either taking
+  ///   `const FallbackContext&`; its exceptions propagate.
   template <class F, class Fallback, class... Args>
     requires detail::is_awaitable_v<std::invoke_result_t<F&, Store&, Args&...>>
   std::invoke_result_t<F&, Store&, Args&...> call_with_fallback(F f, Fallback fallback, Args... args) {
-    using R = typename detail::awaitable_traits<std::invoke_result_t<F&, Store&, Args&...>>::value_type;
-    {
-      typename breaker_type::Permit permit = breaker_->try_acquire();
-      if (permit) {
-        std::exception_ptr error;
-        try {
-          if constexpr (std::is_void_v<R>) {
-            co_await std::invoke(f, store_, args...);
-            permit.record_success();
-            co_return;
-          } else {
-            R result = co_await std::invoke(f, store_, args...);
-            permit.record_success();
-            co_return result;
-          }
-        } catch (...) {
-          error = std::current_exception();
-        }
-        const Outcome outcome = SqlStatePolicy{}(error);
-        permit.record(outcome);
-        if (outcome != Outcome::failure) std::rethrow_exception(error);
-      }
-    }
-    if constexpr (detail::is_awaitable_v<std::invoke_result_t<Fallback&>>) {
-      if constexpr (std::is_void_v<R>) {
-        co_await fallback();
-        co_return;
-      } else {
-        co_return co_await fallback();
-      }
-    } else {
-      if constexpr (std::is_void_v<R>) {
-        fallback();
-        co_return;
-      } else {
-        co_return static_cast<R>(fallback());
-      }
-    }
+    auto op = [this, f = std::move(f), ... args = std::move(args)]() mutable {
+      return std::invoke(f, store_, args...);
+    };
+    return breaker_->call_with_fallback(std::move(op), std::move(fallback), SqlStatePolicy{});
   }
 
   /// The wrapped store (unguarded access).

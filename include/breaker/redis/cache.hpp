@@ -56,29 +56,13 @@ class CircuitBreakerRedis {
   /// Runs the coroutine `op()` under the breaker (`op` is moved into the call's frame).
   /// \returns the operation's value.
   /// \throws CircuitBreakerError(errc::open) when rejected (op is not called);
-  ///   whatever `op` throws, unchanged.
+  ///   CircuitBreakerError(errc::timeout) when the breaker's `call_timeout`
+  ///   passes first (op is cancelled); whatever `op` throws, unchanged. Runs
+  ///   through `CircuitBreaker::call(op, CachePolicy{})`.
   template <class Op>
     requires detail::is_awaitable_v<std::invoke_result_t<Op&>>
   std::invoke_result_t<Op&> execute(Op op) {
-    using R = typename detail::awaitable_traits<std::invoke_result_t<Op&>>::value_type;
-    typename breaker_type::Permit permit = breaker_->try_acquire();
-    if (!permit) throw CircuitBreakerError(breaker::errc::open, breaker_->name(), "call rejected");
-    std::exception_ptr error;
-    try {
-      if constexpr (std::is_void_v<R>) {
-        co_await op();
-        permit.record_success();
-        co_return;
-      } else {
-        R result = co_await op();
-        permit.record_success();
-        co_return result;
-      }
-    } catch (...) {
-      error = std::current_exception();
-    }
-    record(permit, CachePolicy{}(error));
-    std::rethrow_exception(error);
+    return breaker_->call(std::move(op), CachePolicy{});
   }
 
   /// Like `execute`, but when the breaker rejects the call or `op` throws
@@ -87,6 +71,10 @@ class CircuitBreakerRedis {
   /// (failures by `CachePolicy` count towards opening the breaker).
   /// \param fallback `() -> R` or `() -> asio::awaitable<R>`; its exceptions propagate.
   /// Cancellation: propagates (never replaced by the fallback).
+  /// The breaker's `call_timeout` is not applied here (this form keeps its own
+  /// permit: it serves the fallback for every non-cancellation exception, also
+  /// those `CachePolicy` counts as successes, which `CircuitBreaker::
+  /// call_with_fallback` would rethrow); bound `op` with the client's timeout.
   template <class Op, class Fallback>
     requires detail::is_awaitable_v<std::invoke_result_t<Op&>>
   std::invoke_result_t<Op&> execute_with_fallback(Op op, Fallback fallback) {

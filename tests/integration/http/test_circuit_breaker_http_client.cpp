@@ -316,3 +316,50 @@ TEST_CASE("the name-and-config forms register the breaker", "[http][breaker][reg
     CHECK_THROWS_AS(TestClient(io.get_executor(), std::shared_ptr<Breaker>{}), std::invalid_argument);
   }
 }
+
+TEST_CASE("the breaker's call_timeout bounds a request: a timeout error, the transfer removed",
+          "[http][breaker][timeout]") {
+  Fixture f(CircuitBreakerConfig::builder()
+                .failure_threshold(1)
+                .minimum_request_threshold(0)
+                .timeout_duration(30s)
+                .call_timeout(100ms)
+                .build());
+  f.server.set_default(ScriptedReply{200, "late", {}, 5s});
+  std::exception_ptr error;
+  bool done = false;
+  asio::co_spawn(f.io, f.client.get(f.server.url("/slow")), [&](std::exception_ptr e, Response) {
+    error = e;
+    done = true;
+  });
+  // Once the server has the request, the breaker's (manual) clock passes the deadline.
+  asio::steady_timer poll(f.io);
+  std::size_t in_flight_seen = 0;
+  std::function<void()> check = [&] {
+    if (f.server.request_count() == 1) {
+      in_flight_seen = f.client.client().transfers_in_flight();
+      f.clock.advance(99ms);
+      f.io.poll();
+      CHECK_FALSE(done);
+      f.clock.advance(1ms);
+      return;
+    }
+    poll.expires_after(1ms);
+    poll.async_wait([&](std::error_code) { check(); });
+  };
+  check();
+  f.io.run();
+  REQUIRE(done);
+  REQUIRE(error);
+  try {
+    std::rethrow_exception(error);
+  } catch (const CircuitBreakerError& e) {
+    CHECK(e.error() == breaker::errc::timeout);
+  } catch (...) {
+    FAIL("not a CircuitBreakerError(errc::timeout)");
+  }
+  CHECK(in_flight_seen == 1);
+  CHECK(f.client.client().transfers_in_flight() == 0);
+  CHECK(f.breaker->stats().failed_calls == 1);
+  CHECK(f.breaker->state() == State::open);
+}

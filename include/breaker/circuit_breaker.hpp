@@ -320,23 +320,10 @@ class CircuitBreaker {
     try {
       out.invoke(f);
     } catch (...) {
-      Outcome outcome = Outcome::ignored;
-      try {
-        outcome = detail::classify_exception(policy, std::current_exception());
-      } catch (...) {  // the policy threw: ignored, and its exception propagates
-        record_closed_exception(Word{bits}.epoch(), Outcome::ignored, timing, 0);
-        throw;
-      }
-      record_closed_exception(Word{bits}.epoch(), outcome, timing, 0);
+      record_closed_throw(policy, Word{bits}.epoch(), timing, 0);
       throw;
     }
-    Outcome outcome;
-    try {
-      outcome = detail::classify_returned(policy, out);
-    } catch (...) {  // the policy threw (never with the default policy)
-      counters_.add_at(slot, detail::CallCounters::ignored);
-      throw;
-    }
+    const Outcome outcome = classify_closed_value(policy, out, slot);
     // Outside the try: a throw from moving the value out is not a second outcome.
     if (timing == Timing::held) durations_.record_held(slot);
     record_closed_value(slot, bits, outcome);
@@ -627,26 +614,42 @@ class CircuitBreaker {
     try {
       out.invoke(f);
     } catch (...) {
-      Outcome outcome = Outcome::ignored;
-      try {
-        outcome = detail::classify_exception(policy, std::current_exception());
-      } catch (...) {  // the policy threw: ignored, and its exception propagates
-        record_closed_exception(Word{bits}.epoch(), Outcome::ignored, Timing::timed, start);
-        throw;
-      }
-      record_closed_exception(Word{bits}.epoch(), outcome, Timing::timed, start);
+      record_closed_throw(policy, Word{bits}.epoch(), Timing::timed, start);
       throw;
     }
-    Outcome outcome;
-    try {
-      outcome = detail::classify_returned(policy, out);
-    } catch (...) {  // the policy threw (never with the default policy)
-      counters_.add_at(slot, detail::CallCounters::ignored);
-      throw;
-    }
+    const Outcome outcome = classify_closed_value(policy, out, slot);
     record_timed_duration(slot, start);
     record_closed_value(slot, bits, outcome);
     return out.take();
+  }
+
+  // The closed fast paths of execute() (inline and timed): inside the handler
+  // of the operation's exception, classify it and record the outcome; a policy
+  // that throws records the call as ignored and its exception propagates.
+  template <class Policy>
+  void record_closed_throw(const Policy& policy, std::uint32_t epoch, Timing timing,
+                           std::uint64_t start) {
+    Outcome outcome = Outcome::ignored;
+    try {
+      outcome = detail::classify_exception(policy, std::current_exception());
+    } catch (...) {
+      record_closed_exception(epoch, Outcome::ignored, timing, start);
+      throw;
+    }
+    record_closed_exception(epoch, outcome, timing, start);
+  }
+
+  // The value's outcome; a policy that throws (never the default one) counts
+  // the call as ignored and its exception propagates.
+  template <class Policy, class R>
+  Outcome classify_closed_value(const Policy& policy, const detail::Returned<R>& out,
+                                unsigned slot) {
+    try {
+      return detail::classify_returned(policy, out);
+    } catch (...) {
+      counters_.add_at(slot, detail::CallCounters::ignored);
+      throw;
+    }
   }
 
   // A classified closed outcome; with the default policy `outcome` is the

@@ -21,6 +21,7 @@
 #include "breaker/permit.hpp"
 #include "breaker/state.hpp"
 #include "breaker/stats.hpp"
+#include "breaker/window_stats.hpp"
 #include "breaker/detail/awaitable_traits.hpp"
 #include "breaker/detail/config_cell.hpp"
 #include "breaker/detail/counters.hpp"
@@ -28,6 +29,7 @@
 #include "breaker/detail/lifetime_check.hpp"
 #include "breaker/detail/listener_list.hpp"
 #include "breaker/detail/open_deadline.hpp"
+#include "breaker/detail/sliding_window.hpp"
 #include "breaker/detail/state_word.hpp"
 #include "breaker/detail/timeout_race.hpp"
 
@@ -38,11 +40,13 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace breaker {
 
@@ -129,8 +133,12 @@ class CircuitBreaker {
         clock_(std::move(clock)),
         deadline_(clock_.now()),
         name_(std::move(name)) {
-    durations_.set_sample_every(config.duration_sample_every);
-    if (config.record_call_durations) durations_.enable();
+    apply_duration_settings(config);
+    if (config.uses_window()) {
+      windows_.push_back(
+          std::make_unique<detail::SlidingWindow>(detail::WindowShape::of(config), config));
+      window_.store(windows_.back().get(), std::memory_order_release);
+    }
   }
 
   CircuitBreaker(const CircuitBreaker&) = delete;
@@ -167,11 +175,23 @@ class CircuitBreaker {
     std::lock_guard lock(config_writer_);  // writers only; readers never take it
     if (config == config_.load()) return;
     // Before the rules are published (release in store): a call that sees
-    // record_call_durations on also sees the stripes. May throw bad_alloc,
-    // with the breaker unchanged.
-    if (config.record_call_durations) durations_.enable();
-    durations_.set_sample_every(config.duration_sample_every);
+    // record_call_durations on also sees the stripes, and a call that sees
+    // the window rule also sees the window. May throw bad_alloc, with the
+    // breaker unchanged.
+    if (config.record_call_durations || config.slow_call_duration_threshold.count() > 0) {
+      durations_.enable();
+    }
+    update_window(config);
+    apply_duration_settings(config);
     config_.store(config);
+    if (!config.uses_window()) {
+      // After the rules: a call that still reads the window rule finds no
+      // window and records in the word only. The storage stays (windows_).
+      window_.store(nullptr, std::memory_order_release);
+    } else {
+      // A steady closed word skips the outcome path: make it reach the window.
+      transition_to(detail::unsteadied);
+    }
   }
 
   // --- observation ----------------------------------------------------------
@@ -218,6 +238,27 @@ class CircuitBreaker {
     s.rejected_calls = counters_.sum(detail::CallCounters::rejected);
     s.total_calls = counters_.sum(detail::CallCounters::admitted) + s.rejected_calls;
     return s;
+  }
+
+  /// The sliding window of the current closed period: empty unless the config
+  /// uses one (`CircuitBreakerConfig::uses_window()`); zero counts while the
+  /// breaker is not closed (a window holds one closed period only).
+  /// Thread safety: any thread, lock-free, O(window buckets x thread slots)
+  /// (a count-based window: O(thread slots)). Never throws.
+  std::optional<WindowStats> window_stats() const noexcept {
+    const detail::SlidingWindow* window = window_.load(std::memory_order_acquire);
+    if (window == nullptr) return std::nullopt;
+    WindowStats out;
+    const Word w{word_.load(std::memory_order_acquire)};
+    if (w.state() != State::closed) return out;
+    const detail::WindowCounts c = window->counts(
+        w.epoch(), window->shape().type == WindowType::time_based ? window_now_ns() : 0);
+    out.calls = c.calls;
+    out.failures = c.failures;
+    out.slow_calls = c.slow;
+    out.failure_rate = detail::failure_rate_of(c);
+    out.slow_call_rate = detail::slow_call_rate_of(c);
+    return out;
   }
 
   /// Probes of the current half-open episode in flight (0 unless half-open).
@@ -520,16 +561,24 @@ class CircuitBreaker {
   // Called by Permit::record, exactly once per admitted permit.
   void finish(const Permit& permit, Outcome outcome) noexcept {
     const unsigned slot = detail::thread_slot();
-    record_duration(slot, permit.timing_, permit.start_);
+    const std::int64_t elapsed_ns = record_duration(slot, permit.timing_, permit.start_);
     counters_.add_at(slot, outcome_counter(outcome));
     std::uint64_t current = word_.load(std::memory_order_acquire);
     if (permit.admitted_in_ == State::closed) {
       // The common cases write nothing shared: a success in a steady closed
-      // breaker, an ignored closed call, a stale closed outcome.
+      // breaker, an ignored closed call, a stale closed outcome. (A breaker
+      // with a window is never steady: its successes go on below.)
       if (outcome == Outcome::ignored) return;
       if (outcome == Outcome::success && !detail::success_changes(Word{current}, permit.epoch_)) {
         return;
       }
+      const detail::Rules rules = config_.rules();
+      if (rules.windowed()) {
+        windowed_outcome(slot, permit.epoch_, outcome, elapsed_ns, rules);
+        return;
+      }
+      apply_outcome(current, permit.epoch_, State::closed, outcome, rules.limits());
+      return;
     }
     apply_outcome(current, permit.epoch_, permit.admitted_in_, outcome, config_.rules().limits());
   }
@@ -593,16 +642,19 @@ class CircuitBreaker {
   std::uint64_t start_of(Timing timing) const noexcept {
     return timing == Timing::timed ? detail::call_timestamp(clock_) : 0;
   }
-  void record_duration(unsigned slot, Timing timing, std::uint64_t start) noexcept {
+  // Returns the call's duration in nanoseconds when it was timed, else -1.
+  std::int64_t record_duration(unsigned slot, Timing timing, std::uint64_t start) noexcept {
     if (timing == Timing::held) {
       durations_.record_held(slot);
     } else if (timing == Timing::timed) {
-      record_timed_duration(slot, start);
+      return record_timed_duration(slot, start);
     }
+    return -1;
   }
-  [[gnu::noinline]] void record_timed_duration(unsigned slot, std::uint64_t start) noexcept {
-    durations_.record_timed(slot,
-                            detail::call_elapsed_ns<Clock>(start, detail::call_timestamp(clock_)));
+  [[gnu::noinline]] std::int64_t record_timed_duration(unsigned slot, std::uint64_t start) noexcept {
+    const std::int64_t ns = detail::call_elapsed_ns<Clock>(start, detail::call_timestamp(clock_));
+    durations_.record_timed(slot, ns);
+    return ns;
   }
 
   // execute()'s closed fast path for a timed sample, out of line.
@@ -618,8 +670,8 @@ class CircuitBreaker {
       throw;
     }
     const Outcome outcome = classify_closed_value(policy, out, slot);
-    record_timed_duration(slot, start);
-    record_closed_value(slot, bits, outcome);
+    const std::int64_t elapsed_ns = record_timed_duration(slot, start);
+    record_closed_value(slot, bits, outcome, elapsed_ns);
     return out.take();
   }
 
@@ -654,28 +706,136 @@ class CircuitBreaker {
 
   // A classified closed outcome; with the default policy `outcome` is the
   // constant success and this is record_closed_success.
-  void record_closed_value(unsigned slot, std::uint64_t admitted_bits, Outcome outcome) noexcept {
+  // `elapsed_ns`: the call's duration when it was timed, else -1.
+  void record_closed_value(unsigned slot, std::uint64_t admitted_bits, Outcome outcome,
+                           std::int64_t elapsed_ns = -1) noexcept {
     if (outcome == Outcome::success) [[likely]] {
-      record_closed_success(slot, admitted_bits);
+      record_closed_success(slot, admitted_bits, elapsed_ns);
       return;
     }
     counters_.add_at(slot, outcome_counter(outcome));
-    if (outcome == Outcome::failure) record_closed_outcome(Word{admitted_bits}.epoch(), outcome);
+    if (outcome == Outcome::failure) {
+      record_closed_outcome(slot, Word{admitted_bits}.epoch(), outcome, elapsed_ns);
+    }
   }
 
-  void record_closed_success(unsigned slot, std::uint64_t admitted_bits) noexcept {
+  // A breaker with a window never has a steady word (see Limits::windowed),
+  // so the window's hook costs the default path nothing: it lives in
+  // record_closed_outcome, out of line.
+  void record_closed_success(unsigned slot, std::uint64_t admitted_bits,
+                             std::int64_t elapsed_ns = -1) noexcept {
     counters_.add_at(slot, detail::CallCounters::successful);
     if (detail::closed_steady(Word{admitted_bits}) &&
         word_.load(std::memory_order_acquire) == admitted_bits) [[likely]] {
       return;
     }
-    record_closed_outcome(Word{admitted_bits}.epoch(), Outcome::success);
+    record_closed_outcome(slot, Word{admitted_bits}.epoch(), Outcome::success, elapsed_ns);
   }
 
-  // The word update of a closed-state outcome whose count was already added.
-  [[gnu::noinline]] void record_closed_outcome(std::uint32_t epoch, Outcome outcome) noexcept {
+  // The word (and window) update of a closed-state outcome whose count was
+  // already added.
+  [[gnu::noinline]] void record_closed_outcome(unsigned slot, std::uint32_t epoch, Outcome outcome,
+                                               std::int64_t elapsed_ns) noexcept {
+    const detail::Rules rules = config_.rules();
+    if (rules.windowed()) {
+      windowed_outcome(slot, epoch, outcome, elapsed_ns, rules);
+      return;
+    }
     apply_outcome(word_.load(std::memory_order_acquire), epoch, State::closed, outcome,
-                  config_.rules().limits());
+                  rules.limits());
+  }
+
+  // --- sliding window (see detail/sliding_window.hpp) -----------------------
+
+  // A closed-state outcome of a breaker with a window: into the window when
+  // it is current (closed, same epoch: a stale outcome is never counted),
+  // then the rates (after a failure, a slow call, or when the window asks),
+  // then the word (consecutive rule, volume).
+  [[gnu::noinline]] void windowed_outcome(unsigned slot, std::uint32_t epoch, Outcome outcome,
+                                          std::int64_t elapsed_ns, detail::Rules rules) noexcept {
+    const std::uint64_t current = word_.load(std::memory_order_acquire);
+    const Word w{current};
+    if (outcome == Outcome::ignored || w.state() != State::closed || w.epoch() != epoch) return;
+    // acquire: pairs with update_config's release store of the pointer.
+    detail::SlidingWindow* window = window_.load(std::memory_order_acquire);
+    if (window != nullptr) {
+      const bool failure = outcome == Outcome::failure;
+      const std::int64_t slow_ns = window->slow_ns();
+      const bool slow = slow_ns > 0 && elapsed_ns > slow_ns;
+      const std::int64_t now_ns =
+          window->shape().type == WindowType::time_based ? window_now_ns() : 0;
+      const bool recheck = window->record(slot, epoch, now_ns, failure, slow);
+      if ((failure || slow || recheck) && check_rates(*window, epoch, now_ns)) return;
+    }
+    if (outcome == Outcome::success && detail::windowed_steady(w)) return;
+    apply_outcome(current, epoch, State::closed, outcome, rules.limits());
+  }
+
+  // Decides the rates of `epoch`'s window; trips the breaker when one is
+  // reached. Returns whether this call opened it.
+  bool check_rates(detail::SlidingWindow& window, std::uint32_t epoch, std::int64_t now_ns) noexcept {
+    const detail::WindowCounts counts = window.counts(epoch, now_ns);
+    const detail::RateVerdict verdict = detail::decide_rates(counts, window.rules());
+    window.mark_under_minimum(epoch, verdict == detail::RateVerdict::under_minimum);
+    if (verdict != detail::RateVerdict::failure_rate &&
+        verdict != detail::RateVerdict::slow_call_rate) {
+      return false;
+    }
+    std::uint64_t current = word_.load(std::memory_order_acquire);
+    detail::RecordDecision d;
+    // CAS loop: acq_rel on success publishes the transition (step 1 of the
+    // open-deadline protocol); acquire on failure to decide again on the
+    // fresh word (another outcome may have changed its counts, or tripped).
+    do {
+      d = detail::decide_rate_trip(Word{current}, epoch);
+      if (d.stale) return false;
+    } while (!word_.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
+                                          std::memory_order_acquire));
+    after_transition(Word{current}, d.next);
+    return true;
+  }
+
+  // The window's time: the breaker's clock in nanoseconds since its epoch; for
+  // a hardware clock its coarse variant (kernel tick resolution, a few ms;
+  // a third of the cost of a precise read), which buckets of >= 1 ms
+  // tolerate.
+  std::int64_t window_now_ns() const noexcept {
+    return detail::window_time_ns(clock_);
+  }
+
+  // Durations: on for record_call_durations or the slow-call rule (which
+  // times every call). Throws bad_alloc only from enable().
+  void apply_duration_settings(const CircuitBreakerConfig& config) {
+    const bool slow = config.slow_call_duration_threshold.count() > 0;
+    durations_.set_sample_every(slow ? 1 : config.duration_sample_every);
+    if (config.record_call_durations || slow) durations_.enable();
+  }
+
+  // Installs the window `config` needs (update_config, under config_writer_):
+  // the same shape keeps the window and its contents; a new shape gets a new
+  // window with the old contents moved where they make sense
+  // (SlidingWindow::copy_from). The old one is kept until the breaker is
+  // destroyed: a call may still be writing it.
+  void update_window(const CircuitBreakerConfig& config) {
+    if (!config.uses_window()) return;
+    const detail::WindowShape shape = detail::WindowShape::of(config);
+    detail::SlidingWindow* current = window_.load(std::memory_order_acquire);
+    const Word w{word_.load(std::memory_order_acquire)};
+    if (current != nullptr && current->shape() == shape) {
+      current->set_rules(config);
+      current->recheck_after_update(w.epoch(), window_now_ns());
+      return;
+    }
+    auto fresh = std::make_unique<detail::SlidingWindow>(shape, config);
+    windows_.reserve(windows_.size() + 1);  // nothing can throw after this
+    if (current != nullptr && w.state() == State::closed) {
+      const std::int64_t now_ns = window_now_ns();
+      fresh->copy_from(*current, detail::thread_slot(), w.epoch(), now_ns);
+      fresh->recheck_after_update(w.epoch(), now_ns);
+    }
+    windows_.push_back(std::move(fresh));
+    // release: a call that loads the pointer sees the window built.
+    window_.store(windows_.back().get(), std::memory_order_release);
   }
 
   [[gnu::noinline]] void record_closed_exception(std::uint32_t epoch, Outcome outcome, Timing timing,
@@ -764,8 +924,8 @@ class CircuitBreaker {
       guard.breaker = nullptr;
       if (!error) {
         const unsigned slot = detail::thread_slot();
-        record_duration(slot, timing, start);
-        record_closed_value(slot, bits, outcome);
+        const std::int64_t elapsed_ns = record_duration(slot, timing, start);
+        record_closed_value(slot, bits, outcome, elapsed_ns);
         // Outside any try: one outcome per call.
         if (!has_fallback || outcome != Outcome::failure) co_return out.take();
       } else {
@@ -858,6 +1018,11 @@ class CircuitBreaker {
 
   detail::CallCounters counters_;
   detail::DurationHistogram durations_;
+  // The current window (null without a window rule), and every window this
+  // breaker made (update_config retires, never frees, a window a call may
+  // still be writing).
+  std::atomic<detail::SlidingWindow*> window_{nullptr};
+  std::vector<std::unique_ptr<detail::SlidingWindow>> windows_;
   std::array<std::atomic<std::uint64_t>, 9> transitions_{};
 
   // Cold.

@@ -14,7 +14,7 @@
 //   steps:  4 bytes each: operation, b, a (16 bits)
 //
 // Environment: BREAKER_FUZZ_MAX_EPOCHS (default and maximum 140000: past the old
-// 2^16 wrap, well below the 28-bit epoch's limit) caps the epochs per input.
+// 2^16 wrap, well below the 27-bit epoch's limit) caps the epochs per input.
 
 #include "differential.hpp"
 #include "model.hpp"

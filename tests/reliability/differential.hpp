@@ -132,7 +132,7 @@ struct RunOptions {
   /// Stop a sequence once this many epochs have passed. Past 2^16 (where the
   /// 16-bit epoch of the first milestone wrapped and a stale outcome could
   /// drive a transition: rule 2 has no exception for old calls) and well
-  /// below 2^28, the documented limit of the state word's epoch.
+  /// below 2^27, the documented limit of the state word's epoch.
   std::uint64_t max_epochs = 140'000;
   /// Most force_open(); reset() pairs one reset_burst step makes (before the
   /// max_epochs cap); each pair passes two epochs.
@@ -663,7 +663,7 @@ inline std::optional<Failure> run_sequence(const CircuitBreakerConfig& config,
       case Op::count_:
         break;
     }
-    // Keep every sequence well inside the 28-bit epoch (see max_epochs).
+    // Keep every sequence well inside the 27-bit epoch (see max_epochs).
     if (model.epoch() >= options.max_epochs) break;
     if (auto f = check()) return f;
   }

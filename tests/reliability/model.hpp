@@ -59,7 +59,7 @@ enum class ModelOutcome : std::uint8_t { success, failure, ignored };
 struct ModelPermit {
   bool admitted = false;
   State admitted_in = State::closed;
-  std::uint64_t epoch = 0;    ///< Full epoch (the real breaker keeps its low 28 bits).
+  std::uint64_t epoch = 0;    ///< Full epoch (the real breaker keeps its low 27 bits).
   bool tracked = false;       ///< `record_call_durations` was on at admission.
   bool timed = false;         ///< Tracked and a timed sample (`duration_sample_every`).
   std::int64_t start_ns = 0;  ///< Clock time of the admission.

@@ -23,29 +23,38 @@ constexpr Limits limits{3, 2, 2, 0};  // failures, successes, half-open probes, 
 
 TEST_CASE("state word fields round-trip and do not overlap", "[state-word]") {
   const StateWord w = StateWord{}
-                          .with_state(State::half_open)
+                          .with_state(State::metrics_only)
                           .with_forced(true)
                           .with_deadline_published(true)
                           .with_consecutive(0xFFFF)
-                          .with_probes(0xFFFF)
-                          .with_epoch(0xFFF'FFFF);
-  CHECK(w.state() == State::half_open);
+                          .with_volume(0xFFFF)
+                          .with_epoch(0x7FF'FFFF);
+  CHECK(w.state() == State::metrics_only);  // the state field has 3 bits
   CHECK(w.forced());
   CHECK(w.deadline_published());
   CHECK(w.consecutive() == 0xFFFF);
-  CHECK(w.probes() == 0xFFFF);
-  CHECK(w.epoch() == 0xFFF'FFFF);
+  CHECK(w.volume() == 0xFFFF);
+  CHECK(w.probes() == 0xFFF);  // the low 12 bits of the shared field
+  CHECK(w.ratio_episode());    // its bit 15
+  CHECK(w.epoch() == 0x7FF'FFFF);
   const StateWord cleared = w.with_probes(0).with_forced(false).with_deadline_published(false);
   CHECK(cleared.probes() == 0);
+  CHECK(cleared.ratio_episode());  // with_probes keeps the episode's rule
   CHECK_FALSE(cleared.forced());
   CHECK_FALSE(cleared.deadline_published());
   CHECK(cleared.consecutive() == 0xFFFF);
-  CHECK(cleared.epoch() == 0xFFF'FFFF);
+  CHECK(cleared.epoch() == 0x7FF'FFFF);
+  CHECK(cleared.with_ratio_episode(false).volume() == 0x7000);
   // The volume (closed) and the probes (half-open) share their bits.
-  CHECK(StateWord{}.with_volume(0xABCD).probes() == 0xABCD);
+  CHECK(StateWord{}.with_volume(0xABC).probes() == 0xABC);
+  // Every state value fits the field.
+  for (State s : {State::closed, State::open, State::half_open, State::disabled,
+                  State::metrics_only}) {
+    CHECK(StateWord{}.with_epoch(0x7FF'FFFF).with_consecutive(0xFFFF).with_state(s).state() == s);
+  }
 }
 
-TEST_CASE("entering a state bumps the 28-bit epoch and clears everything else", "[state-word]") {
+TEST_CASE("entering a state bumps the 27-bit epoch and clears everything else", "[state-word]") {
   const StateWord w = StateWord{}
                           .with_state(State::half_open)
                           .with_consecutive(4)
@@ -58,7 +67,7 @@ TEST_CASE("entering a state bumps the 28-bit epoch and clears everything else", 
   CHECK(open.consecutive() == 0);
   CHECK(open.probes() == 0);  // a new episode starts from zero
   CHECK_FALSE(open.deadline_published());
-  CHECK(StateWord{}.with_epoch(0xFFF'FFFF).enter(State::closed).epoch() == 0);  // wraps at 2^28
+  CHECK(StateWord{}.with_epoch(0x7FF'FFFF).enter(State::closed).epoch() == 0);  // wraps at 2^27
 }
 
 TEST_CASE("closed admits without changing the word", "[state-word][closed]") {

@@ -22,8 +22,8 @@ enum class OpenDurationPolicy : std::uint8_t {
 /// Random variation of each open period.
 enum class Jitter : std::uint8_t {
   none = 0,          ///< The duration as computed.
-  full = 1,          ///< Uniform in [0, d).
-  proportional = 2,  ///< Uniform in [d * (1 - jitter_ratio), d * (1 + jitter_ratio)).
+  full = 1,          ///< Uniform in [0, d] (drawn in [0, d), rounded up to a microsecond).
+  proportional = 2,  ///< Uniform in [d * (1 - jitter_ratio), d * (1 + jitter_ratio)].
 };
 
 /// How a half-open episode decides to close.
@@ -114,11 +114,12 @@ struct CircuitBreakerConfig {
   /// under `exponential_backoff` at least `timeout_duration`. Default 30 min.
   std::chrono::milliseconds max_open_duration{1'800'000};
   /// Random variation of each open period computed by the breaker (not of
-  /// `open_for`/`open_until`): `full` draws it uniformly from [0, d),
-  /// `proportional` from [d * (1 - jitter_ratio), d * (1 + jitter_ratio)),
-  /// where d is the fixed or backed-off duration; under `exponential_backoff`
-  /// the result is then capped at `max_open_duration`. Note that jitter can
-  /// make an open period shorter than `timeout_duration`.
+  /// `open_for`/`open_until`): `full` draws it uniformly from [0, d],
+  /// `proportional` from [d * (1 - jitter_ratio), d * (1 + jitter_ratio)],
+  /// where d is the fixed or backed-off (capped) duration; under
+  /// `exponential_backoff` the result is capped again at `max_open_duration`.
+  /// Draws are rounded up to a microsecond. Note that jitter can make an open
+  /// period shorter than `timeout_duration`.
   Jitter open_duration_jitter = Jitter::none;
   /// The spread of `proportional` jitter. Range [0, 1].
   double jitter_ratio = 0.2;

@@ -68,12 +68,14 @@ inline double base_open_nanos(const CircuitBreakerConfig& c, std::uint32_t level
 /// The length of an open period at backoff `level`, with the config's
 /// jitter drawn from `random` (64 random bits; unused without jitter).
 /// Bounds, with d = base_open_nanos(c, level):
-///  - none: exactly d (rounded up to a microsecond);
-///  - full: in [0, d);
-///  - proportional: in [d (1 - r), d (1 + r)), r = jitter_ratio;
-///  - under exponential_backoff the jittered value is capped at
-///    `max_open_duration`; never above `CircuitBreakerConfig::max_duration`.
-/// Rounded up to a whole microsecond.
+///  - none: exactly d;
+///  - full: in [0, d];
+///  - proportional: in [d (1 - r), d (1 + r)], r = jitter_ratio;
+///  - under exponential_backoff d is at most `max_open_duration` and so is
+///    the jittered value (capped again): [cap (1 - r), cap] once the cap is
+///    reached; never above `CircuitBreakerConfig::max_duration`.
+/// The draw is uniform over [0, d) (resp. [d (1 - r), d (1 + r))) and then
+/// rounded up to a whole microsecond, which closes the upper bound.
 inline std::chrono::microseconds open_duration(const CircuitBreakerConfig& c, std::uint32_t level,
                                                std::uint64_t random) noexcept {
   const double d = base_open_nanos(c, level);

@@ -8,7 +8,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <set>
+#include <thread>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -978,4 +980,78 @@ TEST_CASE("builder setters and first_difference cover the issue-12 fields",
   x = d;
   x.half_open_success_ratio = 90;
   CHECK(breaker::first_difference(x, d) == "half_open_success_ratio (90 vs 100)");
+}
+
+// --- concurrency ------------------------------------------------------------------
+
+TEST_CASE("the jitter generator hands out each number of its sequence once across threads",
+          "[issue12][jitter][concurrency]") {
+  constexpr int threads = 4;
+  constexpr int draws = 2000;
+  breaker::detail::JitterGenerator shared(1234);
+  std::vector<std::vector<std::uint64_t>> got(threads);
+  {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        for (int i = 0; i < draws; ++i) got[t].push_back(shared.next());
+      });
+    }
+    for (auto& th : pool) th.join();
+  }
+  std::multiset<std::uint64_t> all;
+  for (const auto& v : got) all.insert(v.begin(), v.end());
+  breaker::detail::JitterGenerator alone(1234);
+  std::multiset<std::uint64_t> expected;
+  for (int i = 0; i < threads * draws; ++i) expected.insert(alone.next());
+  CHECK(all == expected);  // the same numbers, none twice, none lost
+}
+
+TEST_CASE("concurrent open_for, disable, reset and calls leave a consistent breaker",
+          "[issue12][concurrency]") {
+  ManualClock clock;
+  auto c = base_config();
+  c.open_duration_policy = OpenDurationPolicy::exponential_backoff;
+  c.open_duration_jitter = Jitter::proportional;
+  c.max_wait_in_half_open = 1ms;
+  Breaker cb("svc", c, clock);
+  std::atomic<int> events{0};
+  cb.on_event([&](const CircuitBreakerEvent&) { events.fetch_add(1, std::memory_order_relaxed); });
+  constexpr int iterations = 3000;
+  std::vector<std::thread> pool;
+  pool.emplace_back([&] {
+    for (int i = 0; i < iterations; ++i) {
+      switch (i % 4) {
+        case 0:
+          cb.open_for(std::chrono::microseconds(i % 7));
+          break;
+        case 1:
+          cb.disable();
+          break;
+        case 2:
+          cb.metrics_only();
+          break;
+        default:
+          cb.reset();
+      }
+      clock.advance(1us);
+    }
+  });
+  for (int t = 0; t < 2; ++t) {
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < iterations; ++i) {
+        if (auto p = cb.try_acquire()) {
+          if ((i + t) % 3 == 0) p.record_failure(); else p.record_success();
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  cb.reset();
+  const auto s = cb.stats();
+  CHECK(s.state == State::closed);
+  CHECK(cb.probes_in_flight() == 0);
+  CHECK(s.total_calls == 2u * iterations);
+  CHECK(s.total_calls == s.successful_calls + s.failed_calls + s.ignored_calls + s.rejected_calls);
+  CHECK(events.load() > 0);
 }

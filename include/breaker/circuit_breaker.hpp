@@ -548,6 +548,9 @@ class CircuitBreaker {
   template <class EndOf = OwnPeriod>
   void after_transition(Word from, Word to, EndOf end_of = {}) noexcept {
     constexpr bool own_period = std::is_same_v<EndOf, OwnPeriod>;
+    // acquire_slow also comes here after taking a probe slot (same epoch):
+    // only a new epoch starts a period or a wait.
+    if (from.epoch() == to.epoch()) return;
     if (to.state() == State::open && !to.forced()) {
       // Step 2 of the open-deadline protocol; the clock is read after the
       // word changed (see detail/open_deadline.hpp).

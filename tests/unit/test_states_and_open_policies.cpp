@@ -729,6 +729,8 @@ TEST_CASE("changing the half-open rules keeps a running episode's rule and wait"
   clock.advance(1h);  // the new wait does not apply to the running episode
   CHECK(cb.state() == State::half_open);
   auto b = cb.try_acquire();
+  clock.advance(1h);  // taking a probe slot does not start a wait either
+  CHECK(cb.state() == State::half_open);
   auto d = cb.try_acquire();
   b.record_success();
   d.record_success();

@@ -626,7 +626,7 @@ class CircuitBreaker {
           // A new half-open episode starts: its close rule is in the full
           // config (read once per episode, off the closed path).
           const CircuitBreakerConfig config = config_.load();
-          limits.ratio_close = config.half_open_close == HalfOpenClose::success_ratio;
+          limits.half_open_close = config.half_open_close;
           ratio_known = true;
         }
       }

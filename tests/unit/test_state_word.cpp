@@ -314,7 +314,7 @@ TEST_CASE("a half-open word with a published wait goes back to open once it has 
 TEST_CASE("a success-ratio episode counts successes and failures and decides when certain",
           "[state-word][issue12][ratio]") {
   Limits l{3, 9, 4, 0};
-  l.ratio_close = true;
+  l.half_open_close = breaker::HalfOpenClose::success_ratio;
   l.ratio_required = breaker::detail::ratio_required_successes(75, 4);  // 3
   const StateWord open = StateWord{}.enter(State::open).with_deadline_published(true);
   auto a = decide_acquire(open, l, true);

@@ -695,6 +695,48 @@ TEST_CASE("changing the open-duration policy while open keeps the running period
   CHECK(open_period(cb) < 1s);
 }
 
+TEST_CASE("a new backoff_multiplier or max_open_duration applies from the next period, at the current level",
+          "[issue12][update_config][backoff]") {
+  ManualClock clock;
+  auto c = base_config();
+  c.open_duration_policy = OpenDurationPolicy::exponential_backoff;
+  c.max_open_duration = 1h;
+  Breaker cb("svc", c, clock);
+  trip(cb);
+  fail_probe(cb, clock);
+  CHECK(open_period(cb) == 2s);  // level 1
+  c.backoff_multiplier = 10;
+  cb.update_config(c);
+  CHECK(open_period(cb) == 2s);  // the running period keeps its end
+  fail_probe(cb, clock);
+  CHECK(open_period(cb) == 100s);  // level 2 under the new multiplier
+  c.max_open_duration = 30s;
+  cb.update_config(c);
+  fail_probe(cb, clock);
+  CHECK(open_period(cb) == 30s);  // the new cap
+  c.jitter_ratio = 0.5;  // unused without jitter: nothing changes
+  cb.update_config(c);
+  fail_probe(cb, clock);
+  CHECK(open_period(cb) == 30s);
+}
+
+TEST_CASE("a new half_open_success_ratio applies at once to a running success-ratio episode",
+          "[issue12][update_config][ratio]") {
+  ManualClock clock;
+  Breaker cb("svc", ratio_config(4, 100), clock);
+  trip(cb);
+  clock.advance(1s);
+  auto a = cb.try_acquire();
+  auto b = cb.try_acquire();
+  a.record_success();
+  CHECK(cb.state() == State::half_open);  // 1 success of the 4 needed
+  auto c = cb.config();
+  c.half_open_success_ratio = 50;  // 2 of 4
+  cb.update_config(c);
+  b.record_success();
+  CHECK(cb.state() == State::closed);
+}
+
 TEST_CASE("a new jitter_seed restarts the jitter sequence", "[issue12][update_config][jitter]") {
   ManualClock clock;
   auto c = base_config();

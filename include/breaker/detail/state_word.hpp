@@ -174,8 +174,9 @@ struct Limits {
   std::uint32_t success_threshold;
   std::uint32_t half_open_max_requests;
   std::uint32_t minimum_request_threshold;
-  /// A half-open episode starting now closes on a success ratio.
-  bool ratio_close = false;
+  /// How a half-open episode starting now closes (an enum, not a bool, so
+  /// that a positional initialiser meant for another field cannot land here).
+  HalfOpenClose half_open_close = HalfOpenClose::consecutive_successes;
   /// Successes a success-ratio episode needs (0: unknown, then all its probes).
   std::uint32_t ratio_required = 0;
 
@@ -184,7 +185,7 @@ struct Limits {
             c.success_threshold,
             c.half_open_max_requests,
             c.minimum_request_threshold,
-            c.half_open_close == HalfOpenClose::success_ratio,
+            c.half_open_close,
             ratio_required_successes(c.half_open_success_ratio,
                                      ratio_episode_probes(c.half_open_max_requests))};
   }
@@ -233,7 +234,7 @@ constexpr bool deadline_may_pass(StateWord w) noexcept {
 /// meaningful when `deadline_may_pass(w)`). Closed, disabled, metrics_only:
 /// admitted, word unchanged. Open: rejected, unless it may expire and has,
 /// then half-open (new epoch, a success-ratio episode when
-/// `l.ratio_close`) with this call as its first probe. Half-open: back to
+/// `l.half_open_close` is `success_ratio`) with this call as its first probe. Half-open: back to
 /// open (new epoch, rejected) when its maximum wait has passed; else
 /// admitted while the probe slots taken are fewer than the limit (at most
 /// `ratio_probes_max` in a success-ratio episode).
@@ -247,7 +248,10 @@ constexpr AcquireDecision decide_acquire(StateWord w, const Limits& l,
     case State::open:
       if (!open_may_expire(w) || !deadline_passed) return {false, w, State::open};
       // half_open_max_requests >= 1, so the first caller is always a probe.
-      return {true, w.enter(State::half_open).with_ratio_episode(l.ratio_close).with_probes(1),
+      return {true,
+              w.enter(State::half_open)
+                  .with_ratio_episode(l.half_open_close == HalfOpenClose::success_ratio)
+                  .with_probes(1),
               State::half_open};
     case State::half_open: {
       if (half_open_may_expire(w) && deadline_passed) {

@@ -660,3 +660,50 @@ TEST_CASE("a breaker's window counts are exact after 4 threads record concurrent
   CHECK(w->slow_calls == 0);
   CHECK(w->failure_rate == Approx(25.0));
 }
+
+TEST_CASE("a rate trip raises failure_rate_exceeded or slow_call_rate_exceeded once, after the transition",
+          "[window][events]") {
+  ManualClock clock;
+  std::vector<breaker::CircuitBreakerEvent> seen;
+  SECTION("failure rate") {
+    Breaker cb("events", rate_config(4, 50.0, 4), clock);
+    cb.on_event([&](const breaker::CircuitBreakerEvent& e) { seen.push_back(e); });
+    ok(cb);
+    fail(cb);
+    ok(cb);
+    fail(cb);  // 50 %: trips
+    CHECK_THROWS_AS(cb.execute([] { return 1; }), CircuitBreakerError);  // rejected
+    REQUIRE(seen.size() == 3);
+    CHECK(seen[0].type == breaker::EventType::state_transition);
+    CHECK(seen[0].from == State::closed);
+    CHECK(seen[0].to == State::open);
+    CHECK(seen[1].type == breaker::EventType::failure_rate_exceeded);
+    CHECK(seen[1].rate == Approx(50.0));
+    CHECK(seen[1].breaker_name == "events");
+    CHECK(seen[2].type == breaker::EventType::call_not_permitted);
+  }
+  SECTION("slow-call rate") {
+    auto config = CircuitBreakerConfig::builder()
+                      .slow_call_duration_threshold(1s)
+                      .slow_call_rate_threshold(50.0)
+                      .window_size(4)
+                      .minimum_request_threshold(2)
+                      .build();
+    Breaker cb("slow-events", config, clock);
+    cb.on_event([&](const breaker::CircuitBreakerEvent& e) { seen.push_back(e); });
+    ok(cb);
+    ok_taking(cb, clock, 2s);  // 1 of 2 slow
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[1].type == breaker::EventType::slow_call_rate_exceeded);
+    CHECK(seen[1].rate == Approx(50.0));
+  }
+  SECTION("no event while the rate stays below") {
+    Breaker cb("quiet", rate_config(4, 75.0, 4), clock);
+    cb.on_event([&](const breaker::CircuitBreakerEvent& e) { seen.push_back(e); });
+    for (int i = 0; i < 20; ++i) {
+      ok(cb);
+      fail(cb);
+    }
+    CHECK(seen.empty());
+  }
+}

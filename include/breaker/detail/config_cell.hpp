@@ -61,10 +61,12 @@ class Rules {
 
   constexpr Limits limits() const noexcept {
     const auto failures = static_cast<std::uint32_t>(bits_ & 0xFFFF);
-    return {failures == 0 ? Limits::never : failures,
-            static_cast<std::uint32_t>((bits_ >> 16) & 0xFFFF),
-            static_cast<std::uint32_t>((bits_ >> 32) & 0xFFF),
-            static_cast<std::uint32_t>((bits_ >> 44) & 0xFFFF), windowed()};
+    Limits l{failures == 0 ? Limits::never : failures,
+             static_cast<std::uint32_t>((bits_ >> 16) & 0xFFFF),
+             static_cast<std::uint32_t>((bits_ >> 32) & 0xFFF),
+             static_cast<std::uint32_t>((bits_ >> 44) & 0xFFFF)};
+    l.windowed = windowed();
+    return l;
   }
   /// The breaker keeps a sliding window.
   constexpr bool windowed() const noexcept { return (bits_ & window_bit) != 0; }

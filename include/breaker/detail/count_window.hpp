@@ -31,8 +31,11 @@
 /// is dropped.
 ///
 /// Limits: N in [1, max_size]; counts are 64-bit (no saturation). Epochs wrap
-/// after 2^28 transitions: a slot left untouched for exactly a multiple of
-/// 2^27 epochs could read as current (documented, not reachable in practice).
+/// after 2^27 transitions (`StateWord::epoch_mask`): a slot left untouched
+/// while the epoch moved by exactly a multiple of 2^27 could read as current;
+/// an entry more than 2^26 epochs old may read as newer than a record and
+/// hold its ring entry until overwritten by a newer epoch (not reachable in
+/// practice: each epoch is a transition).
 /// Threads beyond the exclusive slots share the overflow slot's counters
 /// under a spinlock that only they take.
 

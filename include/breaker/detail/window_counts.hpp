@@ -14,6 +14,7 @@
 /// counted in the current window.
 
 #include "breaker/detail/counters.hpp"
+#include "breaker/detail/state_word.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -32,9 +33,9 @@ struct WindowCounts {
   friend constexpr bool operator==(const WindowCounts&, const WindowCounts&) = default;
 };
 
-/// Breaker epochs are 28-bit (see `state_word.hpp`) and wrap: `a` is newer
+/// Breaker epochs are `StateWord::epoch_mask` wide (27 bits) and wrap: `a` is newer
 /// than `b` when it is less than half the epoch space ahead.
-inline constexpr std::uint32_t window_epoch_mask = 0xFFF'FFFF;
+inline constexpr std::uint32_t window_epoch_mask = static_cast<std::uint32_t>(StateWord::epoch_mask);
 constexpr bool epoch_newer(std::uint32_t a, std::uint32_t b) noexcept {
   const std::uint32_t ahead = (a - b) & window_epoch_mask;
   return ahead != 0 && ahead < (window_epoch_mask + 1) / 2;

@@ -253,9 +253,9 @@ class CircuitBreaker {
     return s;
   }
 
-  /// The sliding window of the current closed period: empty unless the config
-  /// uses one (`CircuitBreakerConfig::uses_window()`); zero counts while the
-  /// breaker is not closed (a window holds one closed period only).
+  /// The sliding window of the current closed (or metrics-only) period: empty
+  /// unless the config uses one (`CircuitBreakerConfig::uses_window()`); zero
+  /// counts in the other states (a window holds one such period only).
   /// Thread safety: any thread, lock-free, O(window buckets x thread slots)
   /// (a count-based window: O(thread slots)). Never throws.
   std::optional<WindowStats> window_stats() const noexcept {
@@ -263,7 +263,7 @@ class CircuitBreaker {
     if (window == nullptr) return std::nullopt;
     WindowStats out;
     const Word w{word_.load(std::memory_order_acquire)};
-    if (w.state() != State::closed) return out;
+    if (w.state() != State::closed && w.state() != State::metrics_only) return out;
     const detail::WindowCounts c = window->counts(
         w.epoch(), window->shape().type == WindowType::time_based ? window_now_ns() : 0);
     out.calls = c.calls;
@@ -707,6 +707,14 @@ class CircuitBreaker {
       // breaker, an ignored closed call, a stale closed outcome. (A breaker
       // with a window is never steady: its successes go on below.)
       if (outcome == Outcome::ignored) return;
+      if (permit.admitted_in_ == State::metrics_only) {
+        // metrics_only records in the window too (never trips).
+        const detail::Rules rules = config_.rules();
+        if (rules.windowed()) {
+          windowed_outcome(slot, permit.epoch_, outcome, elapsed_ns, rules, State::metrics_only);
+          return;
+        }
+      }
       if (outcome == Outcome::success && !detail::success_changes(Word{current}, permit.epoch_)) {
         return;
       }
@@ -893,15 +901,17 @@ class CircuitBreaker {
 
   // --- sliding window (see detail/sliding_window.hpp) -----------------------
 
-  // A closed-state outcome of a breaker with a window: into the window when
-  // it is current (closed, same epoch: a stale outcome is never counted),
-  // then the rates (after a failure, a slow call, or when the window asks),
-  // then the word (consecutive rule, volume).
+  // A closed-state (or metrics_only) outcome of a breaker with a window:
+  // into the window when it is current (same state and epoch: a stale
+  // outcome is never counted), then the rates (closed only: after a failure,
+  // a slow call, or when the window asks), then the word (consecutive rule,
+  // volume).
   [[gnu::noinline]] void windowed_outcome(unsigned slot, std::uint32_t epoch, Outcome outcome,
-                                          std::int64_t elapsed_ns, detail::Rules rules) noexcept {
+                                          std::int64_t elapsed_ns, detail::Rules rules,
+                                          State admitted_in = State::closed) noexcept {
     const std::uint64_t current = word_.load(std::memory_order_acquire);
     const Word w{current};
-    if (outcome == Outcome::ignored || w.state() != State::closed || w.epoch() != epoch) return;
+    if (outcome == Outcome::ignored || w.state() != admitted_in || w.epoch() != epoch) return;
     // acquire: pairs with update_config's release store of the pointer.
     detail::SlidingWindow* window = window_.load(std::memory_order_acquire);
     if (window != nullptr) {
@@ -911,15 +921,19 @@ class CircuitBreaker {
       const std::int64_t now_ns =
           window->shape().type == WindowType::time_based ? window_now_ns() : 0;
       const bool recheck = window->record(slot, epoch, now_ns, failure, slow);
-      if ((failure || slow || recheck) && check_rates(*window, epoch, now_ns)) return;
+      if (admitted_in == State::closed && (failure || slow || recheck) &&
+          check_rates(*window, epoch, now_ns, failure)) {
+        return;
+      }
     }
     if (outcome == Outcome::success && detail::windowed_steady(w)) return;
-    apply_outcome(current, epoch, State::closed, outcome, rules.limits());
+    apply_outcome(current, epoch, admitted_in, outcome, rules.limits());
   }
 
   // Decides the rates of `epoch`'s window; trips the breaker when one is
   // reached. Returns whether this call opened it.
-  bool check_rates(detail::SlidingWindow& window, std::uint32_t epoch, std::int64_t now_ns) noexcept {
+  bool check_rates(detail::SlidingWindow& window, std::uint32_t epoch, std::int64_t now_ns,
+                   bool failure) noexcept {
     const detail::WindowCounts counts = window.counts(epoch, now_ns);
     const detail::RateVerdict verdict = detail::decide_rates(counts, window.rules());
     window.mark_under_minimum(epoch, verdict == detail::RateVerdict::under_minimum);
@@ -933,7 +947,7 @@ class CircuitBreaker {
     // open-deadline protocol); acquire on failure to decide again on the
     // fresh word (another outcome may have changed its counts, or tripped).
     do {
-      d = detail::decide_rate_trip(Word{current}, epoch);
+      d = detail::decide_rate_trip(Word{current}, epoch, failure);
       if (d.stale) return false;
     } while (!word_.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
                                           std::memory_order_acquire));
@@ -985,7 +999,7 @@ class CircuitBreaker {
     }
     auto fresh = std::make_unique<detail::SlidingWindow>(shape, config);
     windows_.reserve(windows_.size() + 1);  // nothing can throw after this
-    if (current != nullptr && w.state() == State::closed) {
+    if (current != nullptr && (w.state() == State::closed || w.state() == State::metrics_only)) {
       const std::int64_t now_ns = window_now_ns();
       fresh->copy_from(*current, detail::thread_slot(), w.epoch(), now_ns);
       fresh->recheck_after_update(w.epoch(), now_ns);

@@ -707,3 +707,34 @@ TEST_CASE("a rate trip raises failure_rate_exceeded or slow_call_rate_exceeded o
     CHECK(seen.empty());
   }
 }
+
+TEST_CASE("metrics_only records in the window and never trips; disabled records nothing",
+          "[window][states]") {
+  ManualClock clock;
+  Breaker cb("states", rate_config(10, 50.0, 2), clock);
+  cb.metrics_only();
+  for (int i = 0; i < 5; ++i) fail(cb);
+  CHECK(cb.state() == State::metrics_only);
+  REQUIRE(cb.window_stats());
+  CHECK(cb.window_stats()->calls == 5);
+  CHECK(cb.window_stats()->failures == 5);
+  CHECK(cb.window_stats()->failure_rate == Approx(100.0));
+  cb.disable();
+  for (int i = 0; i < 5; ++i) fail(cb);
+  CHECK(cb.state() == State::disabled);
+  CHECK(cb.window_stats()->calls == 0);
+  // reset() closes in a new epoch: an empty window.
+  cb.reset();
+  CHECK(cb.window_stats()->calls == 0);
+  fail(cb);
+  ok(cb);  // 1 of 2: trips
+  CHECK(cb.state() == State::open);
+}
+
+TEST_CASE("a breaker without a window policy has no window", "[window][config]") {
+  ManualClock clock;
+  Breaker cb("plain", CircuitBreakerConfig{}, clock);
+  CHECK_FALSE(cb.window_stats());
+  ok(cb);
+  CHECK_FALSE(cb.window_stats());
+}

@@ -161,9 +161,10 @@ class SlidingWindow {
   /// Moves `old`'s contents of `epoch` into this (fresh) window, where they
   /// still make sense (docs/01-semantics.md, "Live config change"):
   ///  - count to count: the newest min(old N, new N) outcomes, newest kept;
-  ///  - time to time: each live old bucket's counts go into the new bucket
-  ///    that holds the old bucket's start, when that is still inside the new
-  ///    window (a shorter window drops the oldest);
+  ///  - time to time: each live old bucket of age k (k periods before the
+  ///    current one) is replayed at now - k * old width, into the new bucket
+  ///    holding that time, when it is still inside the new window (a shorter
+  ///    window drops the oldest);
   ///  - count to time: all of them into the current bucket (they are recent:
   ///    they leave the window one full window_duration from now);
   ///  - time to count: none (a time bucket does not say which of its
@@ -189,7 +190,8 @@ class SlidingWindow {
     } else if (old.time_ && time_) {
       old.time_->for_each_bucket(epoch, now_ns, [&](std::uint64_t age, const WindowCounts& c) {
         const std::int64_t at = now_ns - static_cast<std::int64_t>(age) * old.time_->width_ns();
-        const std::int64_t new_age = (now_ns - at) / time_->width_ns();
+        const std::int64_t new_age =
+            floor_div(now_ns, time_->width_ns()) - floor_div(at, time_->width_ns());
         if (new_age >= static_cast<std::int64_t>(time_->buckets())) return;
         replay(slot, epoch, at, c);
       });
@@ -200,6 +202,10 @@ class SlidingWindow {
   }
 
  private:
+  static constexpr std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
+    const std::int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+  }
   static constexpr std::uint32_t hint_of(std::uint32_t epoch) noexcept {
     return (epoch & window_epoch_mask) + 1;
   }

@@ -378,12 +378,16 @@ constexpr bool windowed_steady(StateWord w) noexcept {
   return w.consecutive() == 0 && w.volume() == StateWord::volume_max - 1;
 }
 
-/// A rate trip of the window of `epoch` (a closed period): open, in a new
-/// epoch, keeping the consecutive failures; stale (no change) unless the
-/// word is still closed in that epoch.
-constexpr RecordDecision decide_rate_trip(StateWord w, std::uint32_t epoch) noexcept {
+/// A rate trip of the window of `epoch` (a closed period) by an outcome
+/// (`failure` or a success): open, in a new epoch, with the consecutive
+/// failures counting that outcome (as `decide_record` would have); stale (no
+/// change) unless the word is still closed in that epoch.
+constexpr RecordDecision decide_rate_trip(StateWord w, std::uint32_t epoch, bool failure) noexcept {
   if (w.state() != State::closed || w.epoch() != epoch) return {w, false, true};
-  return {w.enter(State::open).with_consecutive(w.consecutive()), true, false};
+  const std::uint32_t run = !failure ? 0
+                            : w.consecutive() < StateWord::consecutive_mask ? w.consecutive() + 1
+                                                                            : w.consecutive();
+  return {w.enter(State::open).with_consecutive(run), true, false};
 }
 
 /// A closed word made not `closed_steady` (its volume one short of

@@ -707,24 +707,18 @@ class CircuitBreaker {
       // breaker, an ignored closed call, a stale closed outcome. (A breaker
       // with a window is never steady: its successes go on below.)
       if (outcome == Outcome::ignored) return;
-      if (permit.admitted_in_ == State::metrics_only) {
-        // metrics_only records in the window too (never trips).
-        const detail::Rules rules = config_.rules();
-        if (rules.windowed()) {
-          windowed_outcome(slot, permit.epoch_, outcome, elapsed_ns, rules, State::metrics_only);
-          return;
-        }
-      }
       if (outcome == Outcome::success && !detail::success_changes(Word{current}, permit.epoch_)) {
         return;
       }
-      if (permit.admitted_in_ == State::closed) {
-        const detail::Rules rules = config_.rules();
-        if (rules.windowed()) {
-          windowed_outcome(slot, permit.epoch_, outcome, elapsed_ns, rules);
-          return;
-        }
+      // A window (a windowed word is never steady, so its successes get
+      // here); metrics_only records in it too, and never trips.
+      const detail::Rules rules = config_.rules();
+      if (rules.windowed()) {
+        windowed_outcome(slot, permit.epoch_, outcome, elapsed_ns, rules, permit.admitted_in_);
+        return;
       }
+      apply_outcome(current, permit.epoch_, permit.admitted_in_, outcome, rules.limits());
+      return;
     } else if (permit.admitted_in_ == State::disabled) {
       return;  // totals only
     } else if (permit.admitted_in_ == State::half_open) {

@@ -199,3 +199,25 @@ TEST_CASE("window counts are exact after concurrent records from 4 threads",
           WindowCounts{threads * per_thread, threads * per_thread / 2, threads * per_thread / 10});
   }
 }
+
+TEST_CASE("window counts stay exact with more threads than exclusive slots (the overflow slot)",
+          "[window][concurrency]") {
+  constexpr int threads = 9;  // > exclusive_slots: some share the overflow slot
+  constexpr int per_thread = 5'000;
+  CountWindow count(threads * per_thread);
+  TimeWindow time(10 * ms, 4);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      const unsigned s = breaker::detail::thread_slot();
+      for (int i = 0; i < per_thread; ++i) {
+        count.record(s, 1, i % 2 == 0, false);
+        time.record(s, 1, 15 * ms, i % 2 == 0, i % 5 == 0);
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  CHECK(count.counts(1) == WindowCounts{threads * per_thread, threads * per_thread / 2, 0});
+  CHECK(time.counts(1, 15 * ms) ==
+        WindowCounts{threads * per_thread, threads * per_thread / 2, threads * per_thread / 5});
+}

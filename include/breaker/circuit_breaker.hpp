@@ -700,7 +700,7 @@ class CircuitBreaker {
   // Called by Permit::record, exactly once per admitted permit.
   void finish(const Permit& permit, Outcome outcome) noexcept {
     const unsigned slot = detail::thread_slot();
-    const std::int64_t elapsed_ns = record_duration(slot, permit.timing_, permit.start_);
+    record_duration(slot, permit.timing_, permit.start_);
     counters_.add_at(slot, outcome_counter(outcome));
     std::uint64_t current = word_.load(std::memory_order_acquire);
     if (permit.admitted_in_ == State::closed || permit.admitted_in_ == State::metrics_only) {
@@ -715,11 +715,9 @@ class CircuitBreaker {
       // here); metrics_only records in it too, and never trips.
       const detail::Rules rules = config_.rules();
       if (rules.windowed()) {
-        windowed_outcome(slot, permit.epoch_, outcome, elapsed_ns, rules, permit.admitted_in_);
+        windowed_outcome(slot, permit.epoch_, outcome, permit.timing_, rules, permit.admitted_in_);
         return;
       }
-      apply_outcome(current, permit.epoch_, permit.admitted_in_, outcome, rules.limits());
-      return;
     } else if (permit.admitted_in_ == State::disabled) {
       return;  // totals only
     } else if (permit.admitted_in_ == State::half_open) {
@@ -791,19 +789,16 @@ class CircuitBreaker {
   std::uint64_t start_of(Timing timing) const noexcept {
     return timing == Timing::timed ? detail::call_timestamp(clock_) : 0;
   }
-  // Returns the call's duration in nanoseconds when it was timed, else -1.
-  std::int64_t record_duration(unsigned slot, Timing timing, std::uint64_t start) noexcept {
+  void record_duration(unsigned slot, Timing timing, std::uint64_t start) noexcept {
     if (timing == Timing::held) {
       durations_.record_held(slot);
     } else if (timing == Timing::timed) {
-      return record_timed_duration(slot, start);
+      record_timed_duration(slot, start);
     }
-    return -1;
   }
-  [[gnu::noinline]] std::int64_t record_timed_duration(unsigned slot, std::uint64_t start) noexcept {
-    const std::int64_t ns = detail::call_elapsed_ns<Clock>(start, detail::call_timestamp(clock_));
-    durations_.record_timed(slot, ns);
-    return ns;
+  [[gnu::noinline]] void record_timed_duration(unsigned slot, std::uint64_t start) noexcept {
+    durations_.record_timed(slot,
+                            detail::call_elapsed_ns<Clock>(start, detail::call_timestamp(clock_)));
   }
 
   // execute()'s closed fast path for a timed sample, out of line.
@@ -819,8 +814,8 @@ class CircuitBreaker {
       throw;
     }
     const Outcome outcome = classify_closed_value(policy, out, slot);
-    const std::int64_t elapsed_ns = record_timed_duration(slot, start);
-    record_closed_value(slot, bits, outcome, elapsed_ns);
+    record_timed_duration(slot, start);
+    record_closed_value(slot, bits, outcome, Timing::timed);
     return out.take();
   }
 
@@ -855,16 +850,17 @@ class CircuitBreaker {
 
   // A classified closed outcome; with the default policy `outcome` is the
   // constant success and this is record_closed_success.
-  // `elapsed_ns`: the call's duration when it was timed, else -1.
+  // `timing`: how the call was timed (a timed call's duration is its slot's
+  // last timed duration, which the slow-call rule reads).
   void record_closed_value(unsigned slot, std::uint64_t admitted_bits, Outcome outcome,
-                           std::int64_t elapsed_ns = -1) noexcept {
+                           Timing timing = Timing::none) noexcept {
     if (outcome == Outcome::success) [[likely]] {
-      record_closed_success(slot, admitted_bits, elapsed_ns);
+      record_closed_success(slot, admitted_bits, timing);
       return;
     }
     counters_.add_at(slot, outcome_counter(outcome));
     if (outcome == Outcome::failure) {
-      record_closed_outcome(slot, Word{admitted_bits}.epoch(), outcome, elapsed_ns);
+      record_closed_outcome(slot, Word{admitted_bits}.epoch(), outcome, timing);
     }
   }
 
@@ -872,22 +868,22 @@ class CircuitBreaker {
   // so the window's hook costs the default path nothing: it lives in
   // record_closed_outcome, out of line.
   void record_closed_success(unsigned slot, std::uint64_t admitted_bits,
-                             std::int64_t elapsed_ns = -1) noexcept {
+                             Timing timing = Timing::none) noexcept {
     counters_.add_at(slot, detail::CallCounters::successful);
     if (detail::closed_steady(Word{admitted_bits}) &&
         word_.load(std::memory_order_acquire) == admitted_bits) [[likely]] {
       return;
     }
-    record_closed_outcome(slot, Word{admitted_bits}.epoch(), Outcome::success, elapsed_ns);
+    record_closed_outcome(slot, Word{admitted_bits}.epoch(), Outcome::success, timing);
   }
 
   // The word (and window) update of a closed-state outcome whose count was
   // already added.
   [[gnu::noinline]] void record_closed_outcome(unsigned slot, std::uint32_t epoch, Outcome outcome,
-                                               std::int64_t elapsed_ns) noexcept {
+                                               Timing timing) noexcept {
     const detail::Rules rules = config_.rules();
     if (rules.windowed()) {
-      windowed_outcome(slot, epoch, outcome, elapsed_ns, rules);
+      windowed_outcome(slot, epoch, outcome, timing, rules);
       return;
     }
     apply_outcome(word_.load(std::memory_order_acquire), epoch, State::closed, outcome,
@@ -902,7 +898,7 @@ class CircuitBreaker {
   // a slow call, or when the window asks), then the word (consecutive rule,
   // volume).
   [[gnu::noinline]] void windowed_outcome(unsigned slot, std::uint32_t epoch, Outcome outcome,
-                                          std::int64_t elapsed_ns, detail::Rules rules,
+                                          Timing timing, detail::Rules rules,
                                           State admitted_in = State::closed) noexcept {
     const std::uint64_t current = word_.load(std::memory_order_acquire);
     const Word w{current};
@@ -911,8 +907,11 @@ class CircuitBreaker {
     detail::SlidingWindow* window = window_.load(std::memory_order_acquire);
     if (window != nullptr) {
       const bool failure = outcome == Outcome::failure;
+      // A timed call's duration: its slot's last timed duration (recorded
+      // just before, on this thread).
       const std::int64_t slow_ns = window->slow_ns();
-      const bool slow = slow_ns > 0 && elapsed_ns > slow_ns;
+      const bool slow =
+          slow_ns > 0 && timing == Timing::timed && durations_.last_timed_ns(slot) > slow_ns;
       const std::int64_t now_ns =
           window->shape().type == WindowType::time_based ? window_now_ns() : 0;
       const bool recheck = window->record(slot, epoch, now_ns, failure, slow);
@@ -1090,8 +1089,8 @@ class CircuitBreaker {
       guard.breaker = nullptr;
       if (!error) {
         const unsigned slot = detail::thread_slot();
-        const std::int64_t elapsed_ns = record_duration(slot, timing, start);
-        record_closed_value(slot, bits, outcome, elapsed_ns);
+        record_duration(slot, timing, start);
+        record_closed_value(slot, bits, outcome, timing);
         // Outside any try: one outcome per call.
         if (!has_fallback || outcome != Outcome::failure) co_return out.take();
       } else {

@@ -134,6 +134,17 @@ class DurationHistogram {
     add(slot, s.sum_ns, held >> bucket_bits);
   }
 
+  /// The duration (ns) of `slot`'s last timed call: right after
+  /// `record_timed(slot, ns)` on the slot's own thread, that `ns` (clamped to
+  /// [0, 2^60)); the slow-call rule reads it so that the call path need not
+  /// carry the duration. (The overflow slot's threads may read each other's.)
+  /// Precondition: `enabled()`.
+  std::int64_t last_timed_ns(unsigned slot) const noexcept {
+    const Stripes* all = stripes_.load(std::memory_order_acquire);
+    return static_cast<std::int64_t>(all->stripes[slot].held.load(std::memory_order_relaxed) >>
+                                     bucket_bits);
+  }
+
   /// The histogram summed over the stripes (empty before `enable()`).
   CallDurations snapshot() const noexcept {
     CallDurations out;

@@ -53,6 +53,14 @@ void config_errors() {
   // [docs:build-without-exceptions]
   expect(why == "failure_threshold must be in [1, 65535], got 0", "build(ec) message: " + why);
   expect(config == breaker::CircuitBreakerConfig{}, "build(ec) returns the defaults");
+  try {
+    breaker::CircuitBreakerConfig::builder().failure_threshold(0).build();
+    expect(false, "build() accepted failure_threshold 0");
+  } catch (const breaker::CircuitBreakerError& e) {
+    expect(std::string(e.what()) == "failure_threshold must be in [1, 65535], got 0: invalid circuit breaker configuration" &&
+               e.breaker_name().empty(),
+           std::string("builder what(): ") + e.what());
+  }
 
   // [docs:invalid-config-throws]
   try {

@@ -487,6 +487,7 @@ class Demo {
     router->http_get("/health", breaker::restinio::health_handler(registry_));
     router->http_get("/metrics", breaker::restinio::metrics_handler(
                                      [this] { return breaker::circuit_breaker_metrics_text(registry_); }));
+    // [docs:guarded-async]
     // The guarded endpoint: asynchronous form (the handler owns the admission and settles it
     // with the status of the reply it sends later).
     router->http_get("/api/alerts",
@@ -498,6 +499,7 @@ class Demo {
                                           [this](std::exception_ptr) { --tasks_; });
                            return restinio::request_accepted();
                          }));
+    // [docs:guarded-async]
     router->non_matched_request_handler([](const restinio::request_handle_t& req) {
       return req->create_response(restinio::status_not_found())
           .append_header(restinio::http_field::content_type, "text/plain; charset=utf-8")
@@ -543,6 +545,7 @@ class Demo {
     co_return fetched;
   }
 
+  // [docs:serve-alerts]
   asio::awaitable<void> serve_alerts(restinio::request_handle_t req, breaker::Admission admission) {
     Fetched fetched = co_await fetch_alerts();
     const bool unavailable = fetched.source == Fetched::Source::none;
@@ -562,6 +565,7 @@ class Demo {
     }
     breaker::restinio::respond(admission, response);
   }
+  // [docs:serve-alerts]
 
   asio::awaitable<void> poll_sentinel() {
     asio::steady_timer timer(io_);

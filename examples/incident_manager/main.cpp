@@ -519,6 +519,7 @@ class Demo {
 
   /// The sentinel's alerts through its breaker (breaker::http's CircuitBreakerHttpClient:
   /// transport errors, 5xx and 429 are failures), else the cached copy.
+  // [docs:fetch-alerts]
   asio::awaitable<Fetched> fetch_alerts() {
     Fetched fetched;
     try {
@@ -544,6 +545,7 @@ class Demo {
     }
     co_return fetched;
   }
+  // [docs:fetch-alerts]
 
   // [docs:serve-alerts]
   asio::awaitable<void> serve_alerts(restinio::request_handle_t req, breaker::Admission admission) {
@@ -594,6 +596,7 @@ class Demo {
 
   /// One new alert: summarise (LLM, call_timeout, fallback), store, cache, notify.
   asio::awaitable<void> handle_alert(json alert) {
+    // [docs:llm-summary]
     auto summarise = [this, alert]() -> asio::awaitable<std::string> {
       breaker::http::Request request;
       request.method = breaker::http::Method::post;
@@ -610,6 +613,7 @@ class Demo {
       return "(automatic summary unavailable) " + alert.value("title", std::string("alert"));
     };
     std::string summary = co_await llm_cb_->call_with_fallback(summarise, fallback);
+    // [docs:llm-summary]
 
     const std::string id = alert["id"].get<std::string>();
     json incident = {{"id", id},       {"title", alert["title"]}, {"severity", alert["severity"]},

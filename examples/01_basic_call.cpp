@@ -96,11 +96,13 @@ int main() {
   });
   // [docs:listener]
 
+  // [docs:run]
   FlakyService service{3};
   asio::io_context ctx;
   std::exception_ptr error;
   asio::co_spawn(ctx, demo(cb, service), [&](std::exception_ptr e) { error = e; });
   ctx.run();
+  // [docs:run]
 
   if (error) {
     try {

@@ -17,6 +17,7 @@ page. `--update` rewrites the blocks from the sources instead (then checks again
 
 Links: every relative link of the pages (and of the README files given) must name a file that
 exists, and a `#fragment` into a Markdown file must name one of its headings (GitHub's anchors).
+Index: a README.md in a directory of numbered pages (`NN-name.md`) must link every one of them.
 
 usage: check_docs.py --root <repo> [--update] <page or directory>...
 """
@@ -168,6 +169,21 @@ def check_links(root, page, rel, number, line, problems):
                             f"{os.path.relpath(resolved, root)}")
 
 
+def check_index(root, page, problems):
+    """A README.md beside numbered pages (`NN-name.md`) is their index: it must link each one."""
+    if os.path.basename(page) != "README.md":
+        return
+    directory = os.path.dirname(page)
+    numbered = sorted(f for f in os.listdir(directory) if re.match(r"^\d\d-.*\.md$", f))
+    if not numbered:
+        return
+    with open(page, encoding="utf-8") as f:
+        linked = {m["target"].partition("#")[0] for m in LINK.finditer(f.read())}
+    for name in numbered:
+        if name not in linked:
+            problems.append(f"{os.path.relpath(page, root)}: the index does not link {name}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", required=True)
@@ -194,6 +210,8 @@ def main():
         problems, quoted = [], {}
         for page in pages:
             check_page(root, page, False, problems, quoted)
+    for page in pages:
+        check_index(root, page, problems)
     snippets = 0
     for path, names in sorted(quoted.items()):
         source = os.path.join(root, path)

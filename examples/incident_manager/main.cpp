@@ -598,6 +598,7 @@ class Demo {
   asio::awaitable<void> handle_alert(json alert) {
     // [docs:llm-summary]
     auto summarise = [this, alert]() -> asio::awaitable<std::string> {
+      // [docs:http-request]
       breaker::http::Request request;
       request.method = breaker::http::Method::post;
       request.url = llm_->url("/v1/summarise");
@@ -605,6 +606,7 @@ class Demo {
       request.body = json{{"alert", alert}}.dump();
       request.timeout = 5s;  // the breaker's call_timeout (400 ms) comes first
       breaker::http::Response response = co_await http_->request(std::move(request));
+      // [docs:http-request]
       if (response.status != 200) throw std::runtime_error(fmt::format("LLM answered {}", response.status));
       co_return json::parse(response.body).at("summary").get<std::string>();
     };

@@ -17,7 +17,8 @@ page. `--update` rewrites the blocks from the sources instead (then checks again
 
 Links: every relative link of the pages (and of the README files given) must name a file that
 exists, and a `#fragment` into a Markdown file must name one of its headings (GitHub's anchors).
-Index: a README.md in a directory of numbered pages (`NN-name.md`) must link every one of them.
+Index: a README.md in a directory of numbered pages (`NN-name.md`) must link every one of them,
+and each numbered page starts with the heading `# N. Title`.
 
 usage: check_docs.py --root <repo> [--update] <page or directory>...
 """
@@ -169,6 +170,17 @@ def check_links(root, page, rel, number, line, problems):
                             f"{os.path.relpath(resolved, root)}")
 
 
+def check_title(root, page, problems):
+    """A numbered page `NN-name.md` starts with the heading `# N. Title`."""
+    m = re.match(r"^(\d\d)-.*\.md$", os.path.basename(page))
+    if not m:
+        return
+    with open(page, encoding="utf-8") as f:
+        first = f.readline().rstrip("\n")
+    if not first.startswith(f"# {int(m[1])}. "):
+        problems.append(f"{os.path.relpath(page, root)}:1: a numbered page starts with '# {int(m[1])}. <title>'")
+
+
 def check_index(root, page, problems):
     """A README.md beside numbered pages (`NN-name.md`) is their index: it must link each one."""
     if os.path.basename(page) != "README.md":
@@ -212,6 +224,7 @@ def main():
             check_page(root, page, False, problems, quoted)
     for page in pages:
         check_index(root, page, problems)
+        check_title(root, page, problems)
     snippets = 0
     for path, names in sorted(quoted.items()):
         source = os.path.join(root, path)

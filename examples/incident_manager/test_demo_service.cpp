@@ -413,4 +413,11 @@ TEST_CASE("under wrk load the guarded endpoint answers, falls back or says 503 w
   CHECK(demo_code == 0);
   check_summary(out);
   CHECK_THAT(out, Catch::Contains("sentinel-alerts: closed -> open"));
+  // wrk's count of fallbacks is the demo's own (it may have sent up to one reply per connection
+  // that wrk, stopping, did not read): the script classified what the service meant.
+  std::smatch served;
+  REQUIRE(std::regex_search(out, served, std::regex(R"(cached alerts for GET /api/alerts (\d+)\))")));
+  const std::uint64_t demo_fallbacks = std::stoull(served[1]);
+  CHECK(demo_fallbacks >= count("fallback"));
+  CHECK(demo_fallbacks <= count("fallback") + 4);
 }

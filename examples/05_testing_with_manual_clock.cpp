@@ -18,6 +18,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -96,6 +97,39 @@ void call_timeout_on_the_test_clock() {
   // [docs:manual-clock-timeout]
 }
 
+void backoff() {
+  // [docs:backoff]
+  ManualClock clock;
+  breaker::CircuitBreaker<ManualClock> search{
+      "search",
+      breaker::CircuitBreakerConfig::builder()
+          .failure_threshold(1)
+          .minimum_request_threshold(0)
+          .timeout_duration(1s)
+          .open_duration_policy(breaker::OpenDurationPolicy::exponential_backoff)
+          .backoff_multiplier(2.0)
+          .max_open_duration(5s)
+          .build(),
+      clock};
+  auto fail = [] { throw std::runtime_error("search backend down"); };
+  std::vector<std::chrono::milliseconds> periods;
+  try {
+    search.execute(fail);  // opens, for timeout_duration
+  } catch (const std::runtime_error&) {
+  }
+  for (int i = 0; i < 4; ++i) {
+    const auto left = *search.time_until_half_open();
+    periods.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+    clock.advance(left);  // the period is over: the next call is a probe
+    try {
+      search.execute(fail);  // the probe fails: open again, for longer
+    } catch (const std::runtime_error&) {
+    }
+  }
+  check(periods == std::vector<std::chrono::milliseconds>{1s, 2s, 4s, 5s}, "1 s, 2 s, 4 s, then the 5 s cap");
+  // [docs:backoff]
+}
+
 void registry_rules() {
   ManualClock clock;
   breaker::BasicRegistry<ManualClock> registry{clock};
@@ -142,6 +176,7 @@ void registry_rules() {
 int main() {
   open_period();
   call_timeout_on_the_test_clock();
+  backoff();
   registry_rules();
   std::cout << (mismatches == 0 ? "all as documented\n" : "NOT as documented\n");
   return mismatches == 0 ? 0 : 1;

@@ -786,148 +786,126 @@ class CircuitBreaker {
     }
   }
 
-  // The coroutine behind call() and call_with_fallback(): the closed fast path
-  // (no call timeout) in a small frame; everything else (not closed, a call
-  // timeout) in run_call_general, and a fallback after a failure in
-  // run_fallback, two more coroutines that only those paths pay for. One
-  // classified outcome, then the value, the exception or the fallback.
+  // The one coroutine behind call() and call_with_fallback(): admission (the
+  // closed fast path or a Permit), the operation (raced against call_timeout
+  // when there is one), one classified outcome, then the value, the exception
+  // or the fallback. One coroutine, with no co_await of our own between the
+  // caller's and the operation's: Asio checks the caller's cancellation at
+  // every co_await of an awaitable (throw_if_cancelled), and an extra one
+  // would turn a call admitted and recorded as ignored into one never
+  // admitted, or a recorded timeout into a cancellation.
   template <class Op, class Fallback, class Policy>
   std::invoke_result_t<Op&> run_call(Op op, Fallback fallback, Policy policy) {
     using Traits = detail::awaitable_traits<std::invoke_result_t<Op&>>;
     using R = typename Traits::value_type;
-    constexpr bool has_fallback = !std::is_same_v<Fallback, detail::NoFallback>;
-    ClosedCall call = admit_closed_call();
-    if (call.breaker == nullptr) [[unlikely]] {
-      co_return co_await run_call_general(std::move(op), std::move(fallback), std::move(policy));
-    }
-    // Closed fast path, as in execute(), with two differences: the coroutine
-    // may resume on another thread, so counts after the await look up the
-    // thread's slot again; and a frame destroyed while suspended must still
-    // record its call (as ignored), which `call` does.
-    std::exception_ptr error;  // the exception, when there was one
-    detail::Returned<R> out;
-    try {
-      if constexpr (std::is_void_v<R>) {
-        co_await op();
-        out.set();
-      } else {
-        out.set(co_await op());
-      }
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (!error) [[likely]] {
-      // Classified while the call is still armed: a policy that throws leaves
-      // it recorded as ignored.
-      const Outcome outcome = detail::classify_returned(policy, out);
-      finish_closed_call(call, outcome);
-      // Outside any try: one outcome per call.
-      if (!has_fallback || outcome != Outcome::failure) [[likely]] co_return out.take();
-    } else {
-      const Outcome outcome = detail::classify_exception(policy, error);
-      call.breaker = nullptr;
-      record_closed_exception(Word{call.bits}.epoch(), outcome, call.timing, call.start);
-      if (!has_fallback || outcome != Outcome::failure) std::rethrow_exception(error);
-    }
-    // A failure, with a fallback.
-    if constexpr (has_fallback) {
-      co_return co_await run_fallback<R, typename Traits::executor_type>(
-          fallback, FallbackReason::failed, std::move(error));
-    } else {
-      std::rethrow_exception(error);  // not reached: every path above returned or threw
-    }
-  }
-
-  // run_call when the breaker is not closed or has a call timeout: a Permit,
-  // the operation (raced against call_timeout when there is one), one
-  // classified outcome, then the value, the exception or the fallback.
-  template <class Op, class Fallback, class Policy>
-  std::invoke_result_t<Op&> run_call_general(Op op, Fallback fallback, Policy policy) {
-    using Traits = detail::awaitable_traits<std::invoke_result_t<Op&>>;
-    using R = typename Traits::value_type;
     using Executor = typename Traits::executor_type;
     constexpr bool has_fallback = !std::is_same_v<Fallback, detail::NoFallback>;
-    const detail::Rules rules = config_.rules();
     std::exception_ptr error;  // the exception, when there was one
     FallbackReason reason = FallbackReason::failed;
-    Permit permit = try_acquire();
-    if (!permit) {
-      if constexpr (!has_fallback) throw_open();
-      reason = FallbackReason::rejected;
-    } else {
-      std::optional<std::chrono::milliseconds> timeout;
-      if (rules.has_call_timeout()) {
-        // The config may have changed since the rules were read: 0 is none.
-        if (const auto t = config_.load().call_timeout; t.count() > 0) timeout = t;
-      }
+    // The admission in one function, so that the rules, the word and the
+    // admission count stay out of the coroutine frame.
+    ClosedCall call = admit_closed_call();
+    if (call.breaker != nullptr) [[likely]] {
+      // Closed fast path, as in execute(), with two differences: the
+      // coroutine may resume on another thread, so counts after the await
+      // look up the thread's slot again; and a frame destroyed while
+      // suspended must still record its call (as ignored), which `call` does.
       detail::Returned<R> out;
-      if (timeout) {
-        const time_point deadline = now() + detail::ceil_duration<duration>(*timeout);
-        auto raced = co_await detail::race<R, Executor>(op, clock_, deadline);
-        if (raced.index() == 1) {
-          permit.record(config_.rules().count_timeout_as_failure() ? Outcome::failure
-                                                                   : Outcome::ignored);
-          error = std::make_exception_ptr(
-              CircuitBreakerError(errc::timeout, name_, "call timed out"));
-          if constexpr (!has_fallback) std::rethrow_exception(error);
-          reason = FallbackReason::timed_out;
+      try {
+        if constexpr (std::is_void_v<R>) {
+          co_await op();
+          out.set();
         } else {
-          detail::Captured<R>& captured = std::get<0>(raced);
-          out = std::move(captured.value);
-          error = captured.error;
+          out.set(co_await op());
         }
-      } else {
-        try {
-          if constexpr (std::is_void_v<R>) {
-            co_await op();
-            out.set();
-          } else {
-            out.set(co_await op());
-          }
-        } catch (...) {
-          error = std::current_exception();
-        }
+      } catch (...) {
+        error = std::current_exception();
       }
-      if (reason != FallbackReason::timed_out) {
-        if (!error) {
-          const Outcome outcome = detail::classify_returned(policy, out);
-          permit.record(outcome);
-          // Outside any try: one outcome per call.
-          if (!has_fallback || outcome != Outcome::failure) co_return out.take();
+      if (!error) [[likely]] {
+        // Classified while the call is still armed: a policy that throws
+        // leaves it recorded as ignored.
+        const Outcome outcome = detail::classify_returned(policy, out);
+        finish_closed_call(call, outcome);
+        // Outside any try: one outcome per call.
+        if (!has_fallback || outcome != Outcome::failure) [[likely]] co_return out.take();
+      } else {
+        const Outcome outcome = detail::classify_exception(policy, error);
+        call.breaker = nullptr;
+        record_closed_exception(Word{call.bits}.epoch(), outcome, call.timing, call.start);
+        if (!has_fallback || outcome != Outcome::failure) std::rethrow_exception(error);
+      }
+    } else {
+      Permit permit = try_acquire();
+      if (!permit) {
+        if constexpr (!has_fallback) throw_open();
+        reason = FallbackReason::rejected;
+      } else {
+        std::optional<std::chrono::milliseconds> timeout;
+        if (config_.rules().has_call_timeout()) {
+          // The config may have changed since the rules were read: 0 is none.
+          if (const auto t = config_.load().call_timeout; t.count() > 0) timeout = t;
+        }
+        detail::Returned<R> out;
+        if (timeout) {
+          const time_point deadline = now() + detail::ceil_duration<duration>(*timeout);
+          auto raced = co_await detail::race<R, Executor>(op, clock_, deadline);
+          if (raced.index() == 1) {
+            permit.record(config_.rules().count_timeout_as_failure() ? Outcome::failure
+                                                                     : Outcome::ignored);
+            error = std::make_exception_ptr(
+                CircuitBreakerError(errc::timeout, name_, "call timed out"));
+            if constexpr (!has_fallback) std::rethrow_exception(error);
+            reason = FallbackReason::timed_out;
+          } else {
+            detail::Captured<R>& captured = std::get<0>(raced);
+            out = std::move(captured.value);
+            error = captured.error;
+          }
         } else {
-          const Outcome outcome = detail::classify_exception(policy, error);
-          permit.record(outcome);
-          if (!has_fallback || outcome != Outcome::failure) std::rethrow_exception(error);
+          try {
+            if constexpr (std::is_void_v<R>) {
+              co_await op();
+              out.set();
+            } else {
+              out.set(co_await op());
+            }
+          } catch (...) {
+            error = std::current_exception();
+          }
+        }
+        if (reason != FallbackReason::timed_out) {
+          if (!error) {
+            const Outcome outcome = detail::classify_returned(policy, out);
+            permit.record(outcome);
+            // Outside any try: one outcome per call.
+            if (!has_fallback || outcome != Outcome::failure) co_return out.take();
+          } else {
+            const Outcome outcome = detail::classify_exception(policy, error);
+            permit.record(outcome);
+            if (!has_fallback || outcome != Outcome::failure) std::rethrow_exception(error);
+          }
         }
       }
     }
-    // Rejected, failed or timed out, with a fallback.
+    // Rejected, failed or timed out, with a fallback. A cancellation never
+    // selects the fallback, whatever a policy made of it.
     if constexpr (has_fallback) {
-      co_return co_await run_fallback<R, Executor>(fallback, reason, std::move(error));
+      if (detail::is_cancelled(error)) std::rethrow_exception(error);
+      // The context lives in this frame: a coroutine fallback keeps a reference
+      // to it until its awaitable completes. Built only for a fallback taking
+      // it (it reads the state). Named, not written inside the co_await (the
+      // g++ 12 pitfall).
+      std::optional<FallbackContext> ctx;
+      const auto make_context = [this, &ctx, &reason, &error]() -> const FallbackContext& {
+        return ctx.emplace(context(reason, error));
+      };
+      if constexpr (detail::is_awaitable_v<detail::fallback_result_t<Fallback>>) {
+        co_return co_await detail::invoke_fallback(fallback, make_context);
+      } else {
+        co_return static_cast<R>(detail::invoke_fallback(fallback, make_context));
+      }
     } else {
       std::rethrow_exception(error);  // not reached: every path above returned or threw
-    }
-  }
-
-  // The fallback of a rejected, failed or timed-out call. A cancellation never
-  // selects the fallback, whatever a policy made of it. `fallback` lives in
-  // the caller's frame, which awaits this one.
-  template <class R, class Executor, class Fallback>
-  asio::awaitable<R, Executor> run_fallback(Fallback& fallback, FallbackReason reason,
-                                            std::exception_ptr error) {
-    if (detail::is_cancelled(error)) std::rethrow_exception(error);
-    // The context lives in this frame: a coroutine fallback keeps a reference
-    // to it until its awaitable completes. Built only for a fallback taking
-    // it (it reads the state). Named, not written inside the co_await (the
-    // g++ 12 pitfall).
-    std::optional<FallbackContext> ctx;
-    const auto make_context = [this, &ctx, &reason, &error]() -> const FallbackContext& {
-      return ctx.emplace(context(reason, error));
-    };
-    if constexpr (detail::is_awaitable_v<detail::fallback_result_t<Fallback>>) {
-      co_return co_await detail::invoke_fallback(fallback, make_context);
-    } else {
-      co_return static_cast<R>(detail::invoke_fallback(fallback, make_context));
     }
   }
 

@@ -348,6 +348,8 @@ TEST_CASE("a success-ratio episode counts successes and failures and decides whe
   CHECK(r.next.consecutive() == 2);
   // A consecutive-successes config starts a plain episode.
   CHECK_FALSE(decide_acquire(open, limits, true).next.ratio_episode());
+}
+
 TEST_CASE("the hot path's one-compare steadiness test agrees with closed_steady",
           "[state-word][closed]") {
   using breaker::detail::closed_steady_bits;

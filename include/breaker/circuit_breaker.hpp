@@ -678,7 +678,7 @@ class CircuitBreaker {
   void finish(const Permit& permit, Outcome outcome) noexcept {
     const unsigned slot = detail::thread_slot();
     record_duration(slot, permit.timing_, permit.start_);
-    counters_.add_at(slot, outcome_counter(outcome));
+    counters_.count_at(slot, outcome_counter(outcome));
     std::uint64_t current = word_.load(std::memory_order_acquire);
     if (permit.admitted_in_ == State::closed || permit.admitted_in_ == State::metrics_only) {
       // The common cases write nothing shared: a success in a steady closed
@@ -760,9 +760,13 @@ class CircuitBreaker {
     if (Word{bits}.state() != State::closed || rules.has_call_timeout()) [[unlikely]] {
       return ClosedCall{nullptr, bits, 0, Timing::none};
     }
-    const std::uint64_t n =
-        counters_.add_at(detail::exclusive_thread_slot(), detail::CallCounters::admitted);
-    const Timing timing = timing_of(rules, n);
+    const unsigned slot = detail::exclusive_thread_slot();
+    if (!rules.record_call_durations()) {
+      counters_.count_at(slot, detail::CallCounters::admitted);
+      return ClosedCall{this, bits, 0, Timing::none};
+    }
+    const std::uint64_t n = counters_.add_at(slot, detail::CallCounters::admitted);
+    const Timing timing = durations_.is_sampled(n) ? Timing::timed : Timing::held;
     return ClosedCall{this, bits, start_of(timing), timing};
   }
 
@@ -778,7 +782,7 @@ class CircuitBreaker {
   [[gnu::noinline]] void record_abandoned_closed(Timing timing, std::uint64_t start) noexcept {
     const unsigned slot = detail::thread_slot();
     record_duration(slot, timing, start);
-    counters_.add_at(slot, detail::CallCounters::ignored);
+    counters_.count_at(slot, detail::CallCounters::ignored);
   }
 
   // --- call durations (see detail/duration_histogram.hpp) ---------------------
@@ -860,7 +864,7 @@ class CircuitBreaker {
     try {
       return detail::classify_returned(policy, out);
     } catch (...) {
-      counters_.add_at(slot, detail::CallCounters::ignored);
+      counters_.count_at(slot, detail::CallCounters::ignored);
       throw;
     }
   }
@@ -872,12 +876,12 @@ class CircuitBreaker {
       record_closed_success(slot, admitted_bits);
       return;
     }
-    counters_.add_at(slot, outcome_counter(outcome));
+    counters_.count_at(slot, outcome_counter(outcome));
     if (outcome == Outcome::failure) record_closed_outcome(Word{admitted_bits}.epoch(), outcome);
   }
 
   [[gnu::always_inline]] void record_closed_success(unsigned slot, std::uint64_t admitted_bits) noexcept {
-    counters_.add_at(slot, detail::CallCounters::successful);
+    counters_.count_at(slot, detail::CallCounters::successful);
     if (closed_success_is_steady(admitted_bits)) [[likely]] return;
     record_closed_outcome(Word{admitted_bits}.epoch(), Outcome::success);
   }

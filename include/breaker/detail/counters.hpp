@@ -142,6 +142,15 @@ class CallCounters {
     return slots_[slot].values[kind].fetch_add(1, std::memory_order_relaxed) + 1;
   }
 
+  /// `add_at` without the result (one instruction fewer on the exclusive path).
+  [[gnu::always_inline]] void count_at(unsigned slot, Kind kind) noexcept {
+    if (slot < exclusive_slots) [[likely]] {
+      slots_[slot].increment(kind);
+      return;
+    }
+    slots_[slot].values[kind].fetch_add(1, std::memory_order_relaxed);
+  }
+
   /// The counter line of exclusive slot `slot` (< exclusive_slots), for its
   /// owner's `bump`s.
   [[gnu::always_inline]] Line& exclusive_line(std::size_t slot) noexcept { return slots_[slot]; }

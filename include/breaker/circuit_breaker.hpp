@@ -30,6 +30,7 @@
 #include "breaker/detail/open_deadline.hpp"
 #include "breaker/detail/open_duration.hpp"
 #include "breaker/detail/state_word.hpp"
+#include "breaker/detail/striped_mutex.hpp"
 #include "breaker/detail/timeout_race.hpp"
 
 #include <asio/awaitable.hpp>
@@ -172,7 +173,9 @@ class CircuitBreaker {
   void update_config(const CircuitBreakerConfig& config) {
     std::string message;
     if (config.validate(&message)) throw CircuitBreakerError(errc::invalid_config, name_, message);
-    std::lock_guard lock(config_writer_);  // writers only; readers never take it
+    // Writers only; readers never take it. One of a few mutexes shared by all
+    // breakers (an update is rare and short), not 40 bytes in each.
+    std::lock_guard lock(detail::striped_mutex(this));
     const CircuitBreakerConfig old = config_.load();
     if (config == old) return;
     if (config.jitter_seed != old.jitter_seed) jitter_.reseed(config.jitter_seed);
@@ -246,6 +249,10 @@ class CircuitBreaker {
 
   /// Transitions made so far from `from` to `to` (each counted once, when made).
   std::uint64_t transitions(State from, State to) const noexcept {
+    if (from == to || static_cast<std::size_t>(from) >= state_count ||
+        static_cast<std::size_t>(to) >= state_count) {
+      return 0;
+    }
     return transitions_[index(from, to)].load(std::memory_order_relaxed);
   }
 
@@ -526,8 +533,13 @@ class CircuitBreaker {
 
   time_point now() const noexcept { return clock_.now(); }
 
+  // One counter per pair of different states (a state to itself is not a
+  // transition: transitions(s, s) is 0).
+  static constexpr std::size_t transition_pairs = state_count * (state_count - 1);
   static constexpr std::size_t index(State from, State to) noexcept {
-    return static_cast<std::size_t>(from) * state_count + static_cast<std::size_t>(to);
+    const auto f = static_cast<std::size_t>(from);
+    const auto t = static_cast<std::size_t>(to);
+    return f * (state_count - 1) + (t < f ? t : t - 1);
   }
 
   // The time left open, in whole milliseconds rounded up, for a rejection.
@@ -1071,12 +1083,11 @@ class CircuitBreaker {
 
   detail::CallCounters counters_;
   detail::DurationHistogram durations_;
-  std::array<std::atomic<std::uint64_t>, state_count * state_count> transitions_{};
+  std::array<std::atomic<std::uint64_t>, transition_pairs> transitions_{};
   detail::JitterGenerator jitter_;
 
   // Cold.
   std::string name_;
-  std::mutex config_writer_;  // serialises update_config; never held on the call path
   detail::ListenerList listeners_;
   detail::EventListenerList events_;
 };

@@ -23,6 +23,11 @@
 /// a word it can no longer CAS from). So no interleaving, however long the
 /// opener is preempted between its two writes, lets a breaker turn half-open
 /// before `timeout_duration` has passed since it opened.
+///
+/// `Atom` is the atomic template holding the deadline (`std::atomic` in the
+/// library; the Relacy checks in `tests/relacy/` pass an adapter over
+/// `rl::atomic`), and of the state word that `publish` marks: the checks run
+/// this very code (see `detail/protocol.hpp`).
 
 #include "breaker/state.hpp"
 #include "breaker/detail/state_word.hpp"
@@ -41,7 +46,7 @@ constexpr To ceil_duration(std::chrono::duration<Rep, Period> d) noexcept {
   return std::chrono::ceil<To>(d);
 }
 
-template <class Clock>
+template <class Clock, template <class> class Atom = std::atomic>
 class OpenDeadline {
  public:
   using time_point = typename Clock::time_point;
@@ -77,7 +82,7 @@ class OpenDeadline {
 
   /// Step 2 of the protocol for the word `opened` (open, unforced, `D`
   /// clear), opened at `opened_at` for `timeout`.
-  void publish(std::atomic<std::uint64_t>& word, StateWord opened, time_point opened_at,
+  void publish(Atom<std::uint64_t>& word, StateWord opened, time_point opened_at,
                std::chrono::milliseconds timeout) noexcept {
     // Rounded up twice (to the clock's unit, then to a whole microsecond):
     // never half-open before timeout_duration.
@@ -121,7 +126,7 @@ class OpenDeadline {
 
   // Initial tag: no epoch yet opened (epoch 0 is closed, so 0xFFFF never
   // matches before the first opening publishes).
-  std::atomic<std::uint64_t> deadline_{tag_mask << 48};
+  Atom<std::uint64_t> deadline_{tag_mask << 48};
   time_point base_;
 };
 

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace breaker {
 namespace {
 
@@ -63,6 +65,47 @@ std::error_code CircuitBreakerConfig::validate(std::string* message) const {
       (duration_sample_every & (duration_sample_every - 1)) != 0)
     return fail(fmt::format("duration_sample_every must be a power of two in [1, {}], got {}",
                             max_duration_sample_every, duration_sample_every));
+  if (open_duration_policy != OpenDurationPolicy::fixed &&
+      open_duration_policy != OpenDurationPolicy::exponential_backoff)
+    return fail(fmt::format(
+        "open_duration_policy must be fixed (0) or exponential_backoff (1), got {}",
+        static_cast<unsigned>(open_duration_policy)));
+  if (!std::isfinite(backoff_multiplier) || backoff_multiplier <= 1.0 || backoff_multiplier > 1000.0)
+    return fail(fmt::format("backoff_multiplier must be in (1, 1000], got {}", backoff_multiplier));
+  if (max_open_duration.count() <= 0 || max_open_duration > max_duration)
+    return fail(fmt::format("max_open_duration must be in (0 ms, {} ms], got {} ms",
+                            max_duration.count(), max_open_duration.count()));
+  if (open_duration_policy == OpenDurationPolicy::exponential_backoff &&
+      max_open_duration < timeout_duration)
+    return fail(fmt::format(
+        "max_open_duration must be at least timeout_duration ({} ms) under exponential_backoff, "
+        "got {} ms",
+        timeout_duration.count(), max_open_duration.count()));
+  if (open_duration_jitter != Jitter::none && open_duration_jitter != Jitter::full &&
+      open_duration_jitter != Jitter::proportional)
+    return fail(fmt::format(
+        "open_duration_jitter must be none (0), full (1) or proportional (2), got {}",
+        static_cast<unsigned>(open_duration_jitter)));
+  if (!std::isfinite(jitter_ratio) || jitter_ratio < 0.0 || jitter_ratio > 1.0)
+    return fail(fmt::format("jitter_ratio must be in [0, 1], got {}", jitter_ratio));
+  if (max_wait_in_half_open.count() < 0 || max_wait_in_half_open > max_duration)
+    return fail(fmt::format("max_wait_in_half_open must be in [0 ms, {} ms] (0: none), got {} ms",
+                            max_duration.count(), max_wait_in_half_open.count()));
+  if (half_open_close != HalfOpenClose::consecutive_successes &&
+      half_open_close != HalfOpenClose::success_ratio)
+    return fail(fmt::format(
+        "half_open_close must be consecutive_successes (0) or success_ratio (1), got {}",
+        static_cast<unsigned>(half_open_close)));
+  if (!std::isfinite(half_open_success_ratio) || half_open_success_ratio <= 0.0 ||
+      half_open_success_ratio > 100.0)
+    return fail(fmt::format("half_open_success_ratio must be in (0, 100] percent, got {}",
+                            half_open_success_ratio));
+  if (half_open_close == HalfOpenClose::success_ratio &&
+      half_open_max_requests > max_ratio_half_open_requests)
+    return fail(fmt::format(
+        "half_open_max_requests must be in [1, {}] when half_open_close is success_ratio "
+        "(the state word counts the episode's probes in 8 bits), got {}",
+        max_ratio_half_open_requests, half_open_max_requests));
   return {};
 }
 
@@ -113,6 +156,24 @@ std::string first_difference(const CircuitBreakerConfig& a, const CircuitBreaker
     return differ("record_call_durations", a.record_call_durations, b.record_call_durations);
   if (a.duration_sample_every != b.duration_sample_every)
     return differ("duration_sample_every", a.duration_sample_every, b.duration_sample_every);
+  if (a.open_duration_policy != b.open_duration_policy)
+    return differ("open_duration_policy", to_string(a.open_duration_policy),
+                  to_string(b.open_duration_policy));
+  if (a.backoff_multiplier != b.backoff_multiplier)
+    return differ("backoff_multiplier", a.backoff_multiplier, b.backoff_multiplier);
+  if (a.max_open_duration != b.max_open_duration)
+    return differ_ms("max_open_duration", a.max_open_duration, b.max_open_duration);
+  if (a.open_duration_jitter != b.open_duration_jitter)
+    return differ("open_duration_jitter", to_string(a.open_duration_jitter),
+                  to_string(b.open_duration_jitter));
+  if (a.jitter_ratio != b.jitter_ratio) return differ("jitter_ratio", a.jitter_ratio, b.jitter_ratio);
+  if (a.jitter_seed != b.jitter_seed) return differ("jitter_seed", a.jitter_seed, b.jitter_seed);
+  if (a.max_wait_in_half_open != b.max_wait_in_half_open)
+    return differ_ms("max_wait_in_half_open", a.max_wait_in_half_open, b.max_wait_in_half_open);
+  if (a.half_open_close != b.half_open_close)
+    return differ("half_open_close", to_string(a.half_open_close), to_string(b.half_open_close));
+  if (a.half_open_success_ratio != b.half_open_success_ratio)
+    return differ("half_open_success_ratio", a.half_open_success_ratio, b.half_open_success_ratio);
   // A field added to CircuitBreakerConfig without a line above: still a difference.
   return "a field first_difference does not know yet";
 }

@@ -92,4 +92,11 @@ CircuitBreakerError::CircuitBreakerError(errc code, std::string breaker_name,
       breaker_name_(std::move(breaker_name)),
       what_(make_what(code, breaker_name_, detail)) {}
 
+CircuitBreakerError::CircuitBreakerError(errc code, std::string breaker_name,
+                                         const std::string& detail,
+                                         std::optional<std::chrono::milliseconds> retry_after)
+    : CircuitBreakerError(code, std::move(breaker_name), detail) {
+  retry_after_ = retry_after;
+}
+
 }  // namespace breaker

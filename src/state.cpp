@@ -13,6 +13,10 @@ std::string_view to_string(State state) noexcept {
       return "open";
     case State::half_open:
       return "half-open";
+    case State::disabled:
+      return "disabled";
+    case State::metrics_only:
+      return "metrics-only";
   }
   return "unknown";
 }

@@ -30,6 +30,7 @@
 #include "breaker/detail/lifetime_check.hpp"
 #include "breaker/detail/listener_list.hpp"
 #include "breaker/detail/open_deadline.hpp"
+#include "breaker/detail/open_duration.hpp"
 #include "breaker/detail/protocol.hpp"
 #include "breaker/detail/state_word.hpp"
 #include "breaker/detail/timeout_race.hpp"
@@ -41,6 +42,7 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -131,6 +133,7 @@ class CircuitBreaker {
       : config_(validated(name, config)),
         clock_(std::move(clock)),
         deadline_(clock_.now()),
+        jitter_(config.jitter_seed),
         name_(std::move(name)) {
     durations_.set_sample_every(config.duration_sample_every);
     if (config.record_call_durations) durations_.enable();
@@ -157,7 +160,12 @@ class CircuitBreaker {
 
   /// Replaces the config and keeps the state and counts. Counts already past a
   /// new threshold act at the next outcome; an open period already running
-  /// keeps its end. Memory stays bounded however often it is called: the
+  /// keeps its end (a new open-duration policy, jitter or backoff applies
+  /// from the next opening; the backoff level is kept); a half-open episode
+  /// keeps its close rule and its maximum wait (the new ones apply from the
+  /// next episode; a new `half_open_max_requests` or
+  /// `half_open_success_ratio` applies at once); a new `jitter_seed`
+  /// restarts the jitter sequence. Memory stays bounded however often it is called: the
   /// config is stored inline (see `detail/config_cell.hpp`).
   /// \throws CircuitBreakerError(errc::invalid_config) naming the field; the
   ///   breaker is unchanged then. Thread safety: any thread; each decision a
@@ -168,7 +176,9 @@ class CircuitBreaker {
     std::string message;
     if (config.validate(&message)) throw CircuitBreakerError(errc::invalid_config, name_, message);
     std::lock_guard lock(config_writer_);  // writers only; readers never take it
-    if (config == config_.load()) return;
+    const CircuitBreakerConfig old = config_.load();
+    if (config == old) return;
+    if (config.jitter_seed != old.jitter_seed) jitter_.reseed(config.jitter_seed);
     // Before the rules are published (release in store): a call that sees
     // record_call_durations on also sees the stripes. May throw bad_alloc,
     // with the breaker unchanged.
@@ -212,9 +222,12 @@ class CircuitBreaker {
     const State observed = observe(w);
     Stats s{};
     s.state = observed;
-    if (observed == State::closed || observed == State::open) s.consecutive_failures = w.consecutive();
+    if (observed == w.state() &&
+        (observed == State::closed || observed == State::open || observed == State::metrics_only)) {
+      s.consecutive_failures = w.consecutive();
+    }
     if (observed == State::half_open && w.state() == State::half_open)
-      s.consecutive_successes = w.consecutive();
+      s.consecutive_successes = w.ratio_episode() ? w.ratio_successes() : w.consecutive();
     s.successful_calls = counters_.sum(detail::CallCounters::successful);
     s.failed_calls = counters_.sum(detail::CallCounters::failed);
     s.ignored_calls = counters_.sum(detail::CallCounters::ignored);
@@ -226,7 +239,11 @@ class CircuitBreaker {
   /// Probes of the current half-open episode in flight (0 unless half-open).
   std::uint32_t probes_in_flight() const noexcept {
     const Word w{word_.load(std::memory_order_acquire)};
-    return w.state() == State::half_open ? w.probes() : 0;
+    if (w.state() != State::half_open) return 0;
+    if (!w.ratio_episode()) return w.probes();
+    // A success-ratio episode counts its slots: admitted probes not ignored.
+    const std::uint32_t reported = w.ratio_successes() + w.ratio_failures();
+    return w.probes() > reported ? w.probes() - reported : 0;
   }
 
   /// Transitions made so far from `from` to `to` (each counted once, when made).
@@ -249,6 +266,40 @@ class CircuitBreaker {
   /// half-open) until `reset()`. Calls in flight become stale.
   void force_open() noexcept { transition_to(detail::after_force_open); }
 
+  /// Opens the breaker now (not forced) for `d`: it turns half-open once `d`
+  /// has passed on the breaker's clock (measured from after the transition,
+  /// rounded up to the clock's unit and to a microsecond), as after any open
+  /// period. Neither capped nor jittered, whatever the open-duration policy;
+  /// the backoff level is kept. From every state (an open breaker gets this
+  /// new period instead of its own; closed, half-open, disabled and
+  /// metrics_only open), except a forced-open breaker, which stays as it is
+  /// until `reset()`. A negative `d` counts as zero. Calls in flight become
+  /// stale. Thread safety: any thread, lock-free; listeners run on this thread.
+  void open_for(duration d) noexcept {
+    transition_to(detail::after_open_for,
+                  [d](time_point now) { return now + (d < duration::zero() ? duration::zero() : d); });
+  }
+
+  /// Like `open_for`, but half-open at `t` on the breaker's clock (a `t` in
+  /// the past: half-open at the next call).
+  void open_until(time_point t) noexcept {
+    transition_to(detail::after_open_for, [t](time_point) { return t; });
+  }
+
+  /// Disables the breaker (`State::disabled`): every call is admitted and
+  /// only the totals are recorded (no consecutive counts, no durations, no
+  /// windows); nothing trips. Stays disabled until `reset()` (or another
+  /// manual transition). Calls in flight become stale. Thread safety: any
+  /// thread, lock-free.
+  void disable() noexcept { transition_to(detail::after_disable); }
+
+  /// Puts the breaker in `State::metrics_only`: every call is admitted and
+  /// recorded as in closed (counts, consecutive failures, durations, windows)
+  /// but the breaker never trips. Stays there until `reset()` (or another
+  /// manual transition). Calls in flight become stale. Thread safety: any
+  /// thread, lock-free.
+  void metrics_only() noexcept { transition_to(detail::after_metrics_only); }
+
   // --- listeners ------------------------------------------------------------
 
   /// Registers a listener called once per transition, on the thread that made
@@ -262,6 +313,20 @@ class CircuitBreaker {
   /// Removes a listener; returns false when `id` is unknown. A notification
   /// already under way may still call it once.
   bool remove_listener(ListenerId id) { return listeners_.remove(id); }
+
+  /// Registers a listener of this breaker's events (`CircuitBreakerEvent`):
+  /// every state transition (as `on_state_change` hears it), every rejected
+  /// call (`call_not_permitted`), and the failure-rate and slow-call-rate
+  /// trips. Called on the thread where the event happened, with no lock held;
+  /// exceptions are caught and dropped. While no event listener is
+  /// registered, events cost the call path one relaxed load on rejections
+  /// and nothing elsewhere. Thread safety: any thread. Throws `std::bad_alloc`.
+  /// \returns an id for `remove_event_listener`.
+  ListenerId on_event(EventListener listener) { return events_.add(std::move(listener)); }
+
+  /// Removes an event listener; returns false when `id` is unknown. A
+  /// notification already under way may still call it once.
+  bool remove_event_listener(ListenerId id) { return events_.remove(id); }
 
   // --- calls ----------------------------------------------------------------
 
@@ -445,39 +510,101 @@ class CircuitBreaker {
   time_point now() const noexcept { return clock_.now(); }
 
   static constexpr std::size_t index(State from, State to) noexcept {
-    return static_cast<std::size_t>(from) * 3 + static_cast<std::size_t>(to);
+    return static_cast<std::size_t>(from) * state_count + static_cast<std::size_t>(to);
+  }
+
+  // The time left open, in whole milliseconds rounded up, for a rejection.
+  std::optional<std::chrono::milliseconds> retry_after() const noexcept {
+    const std::optional<duration> left = time_until_half_open();
+    if (!left) return std::nullopt;
+    return std::chrono::ceil<std::chrono::milliseconds>(*left);
   }
 
   [[noreturn]] void throw_open() const {
-    throw CircuitBreakerError(errc::open, name_, "call rejected");
+    throw CircuitBreakerError(errc::open, name_, "call rejected", retry_after());
+  }
+
+  // Tells the event listeners (and through them a registry's) of an event.
+  // Cold; callers check events_.any() first. Used by the window policies
+  // for failure_rate_exceeded and slow_call_rate_exceeded.
+  [[gnu::noinline]] void emit_event(EventType type, State state, double rate = 0) const noexcept {
+    events_.notify(CircuitBreakerEvent{type, name_, state, state, state,
+                                       Word{word_.load(std::memory_order_acquire)}.epoch(), rate});
   }
 
   // --- observation and transitions -----------------------------------------
 
-  // The state an observer sees; reads the clock only for an open word whose
-  // deadline is published and not forced.
+  // The state an observer sees; reads the clock only for a word with a
+  // published deadline (open and not forced, or half-open with a maximum wait).
   State observe(Word w) const noexcept {
-    if (!detail::open_may_expire(w)) return w.state();
+    if (!detail::deadline_may_pass(w)) return w.state();
     return detail::observed_state(w, deadline_.expired(w, now()));
   }
 
-  void after_transition(Word from, Word to) noexcept {
+  // No end given: the breaker's own open period (policy, backoff, jitter).
+  struct OwnPeriod {
+    time_point operator()(time_point now) const noexcept { return now; }
+  };
+
+  // After the word changed from `from` to `to`. `end_of(now)` gives the end
+  // of an open period set by open_for/open_until (OwnPeriod: computed here).
+  template <class EndOf = OwnPeriod>
+  void after_transition(Word from, Word to, EndOf end_of = {}) noexcept {
+    constexpr bool own_period = std::is_same_v<EndOf, OwnPeriod>;
+    // acquire_slow also comes here after taking a probe slot (same epoch):
+    // only a new epoch starts a period or a wait.
+    if (from.epoch() == to.epoch()) return;
     if (detail::needs_open_deadline(to)) {
       // Step 2 of the open-deadline protocol; the clock is read after the
       // word changed (see detail/open_deadline.hpp).
-      deadline_.publish(word_, to, now(), config_.load().timeout_duration);
+      const time_point t = now();
+      const CircuitBreakerConfig config = config_.load();
+      // The backoff level: 0 from a closed-like state; kept across a re-open
+      // of an open word; +1 after a failed half-open episode (not for
+      // open_for, which keeps it).
+      std::uint32_t level = 0;
+      if (from.state() == State::open) {
+        level = deadline_.level_of(from.epoch());
+      } else if (from.state() == State::half_open) {
+        level = deadline_.level_of((from.epoch() - 1) & Word::epoch_mask);
+        if (own_period && level < std::numeric_limits<std::uint32_t>::max()) ++level;
+      }
+      deadline_.record_level(word_, to, level);
+      if constexpr (!own_period) {
+        deadline_.publish_until(word_, to, end_of(t));
+      } else if (config.open_duration_policy == OpenDurationPolicy::fixed &&
+                 config.open_duration_jitter == Jitter::none) {
+        deadline_.publish(word_, to, t, config.timeout_duration);  // as before issue 12
+      } else {
+        const std::uint64_t random =
+            config.open_duration_jitter == Jitter::none ? 0 : jitter_.next();
+        deadline_.publish_until(
+            word_, to,
+            t + detail::ceil_duration<duration>(detail::open_duration(config, level, random)));
+      }
+    } else if (to.state() == State::half_open) {
+      // The episode's maximum wait, published like an open period's end.
+      const auto wait = config_.load().max_wait_in_half_open;
+      if (wait.count() > 0) {
+        deadline_.publish_until(word_, to, now() + detail::ceil_duration<duration>(wait));
+      }
     }
     if (from.state() == to.state()) return;
     transitions_[index(from.state(), to.state())].fetch_add(1, std::memory_order_relaxed);
     listeners_.notify(StateTransition{from.state(), to.state(), name_, to.epoch()});
+    if (events_.any()) [[unlikely]] {
+      events_.notify(CircuitBreakerEvent{EventType::state_transition, name_, to.state(),
+                                         from.state(), to.state(), to.epoch(), 0});
+    }
   }
 
-  // reset(), force_open(): the CAS loop is detail::transition_word (its
-  // memory orders are commented there).
-  template <class Next>
-  void transition_to(Next next_of) noexcept {
-    detail::transition_word(word_, next_of,
-                            [this](Word from, Word to) noexcept { after_transition(from, to); });
+  // reset(), force_open(), disable(), metrics_only(), open_for(): the CAS
+  // loop is detail::transition_word (its memory orders are commented there).
+  template <class Next, class EndOf = OwnPeriod>
+  void transition_to(Next next_of, EndOf end_of = {}) noexcept {
+    detail::transition_word(word_, next_of, [this, &end_of](Word from, Word to) noexcept {
+      after_transition(from, to, end_of);
+    });
   }
 
   // --- admission and outcomes ----------------------------------------------
@@ -485,18 +612,27 @@ class CircuitBreaker {
   // The admission CAS loop is detail::acquire_word (at most one clock read
   // per rejection; its memory orders are commented there).
   Permit acquire_slow(std::uint64_t current, detail::Rules rules) noexcept {
-    const detail::Limits limits = rules.limits();
     return detail::acquire_word(
-        word_, deadline_, current, limits, [this]() noexcept { return now(); },
+        word_, deadline_, current, rules.limits(), [this]() noexcept { return now(); },
+        [this](detail::Limits& limits) noexcept {
+          // A new half-open episode may start: its close rule is in the full
+          // config (read once per episode, off the closed path).
+          limits.half_open_close = config_.load().half_open_close;
+        },
         [this](Word from, Word to) noexcept { after_transition(from, to); },
         [this, rules](const detail::AcquireDecision& d) noexcept {
           if (!d.admitted) {
             counters_.add(detail::CallCounters::rejected);
+            if (events_.any()) [[unlikely]] {  // one relaxed load while nobody listens
+              emit_event(EventType::call_not_permitted, d.next.state());
+            }
             return Permit{};
           }
           const std::uint64_t n =
               counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
-          const Timing timing = timing_of(rules, n);
+          // Disabled: totals only, no durations.
+          const Timing timing =
+              d.admitted_in == State::disabled ? Timing::none : timing_of(rules, n);
           return Permit{this, d.next.epoch(), d.admitted_in, timing, start_of(timing)};
         });
   }
@@ -507,7 +643,7 @@ class CircuitBreaker {
     record_duration(slot, permit.timing_, permit.start_);
     counters_.add_at(slot, outcome_counter(outcome));
     std::uint64_t current = word_.load(std::memory_order_acquire);
-    if (permit.admitted_in_ == State::closed) {
+    if (permit.admitted_in_ == State::closed || permit.admitted_in_ == State::metrics_only) {
       // The common cases write nothing shared: a success in a steady closed
       // breaker, an ignored closed call, a stale closed outcome. (A shortcut
       // only: apply_outcome would find the same word and write nothing.)
@@ -515,6 +651,14 @@ class CircuitBreaker {
       if (outcome == Outcome::success && !detail::success_changes(Word{current}, permit.epoch_)) {
         return;
       }
+    } else if (permit.admitted_in_ == State::disabled) {
+      return;  // totals only
+    } else if (permit.admitted_in_ == State::half_open) {
+      // A probe: the success-ratio rule needs the full config (half-open is
+      // off the closed path).
+      apply_outcome(current, permit.epoch_, permit.admitted_in_, outcome,
+                    detail::Limits::from(config_.load()));
+      return;
     }
     apply_outcome(current, permit.epoch_, permit.admitted_in_, outcome, config_.rules().limits());
   }
@@ -543,7 +687,7 @@ class CircuitBreaker {
   }
 
   FallbackContext context(FallbackReason reason, std::exception_ptr error) const noexcept {
-    return FallbackContext{reason, std::move(error), name_, state()};
+    return FallbackContext{reason, std::move(error), name_, state(), retry_after()};
   }
 
   // --- closed fast path (execute, call) -------------------------------------
@@ -839,12 +983,14 @@ class CircuitBreaker {
 
   detail::CallCounters counters_;
   detail::DurationHistogram durations_;
-  std::array<std::atomic<std::uint64_t>, 9> transitions_{};
+  std::array<std::atomic<std::uint64_t>, state_count * state_count> transitions_{};
+  detail::JitterGenerator jitter_;
 
   // Cold.
   std::string name_;
   std::mutex config_writer_;  // serialises update_config; never held on the call path
   detail::ListenerList listeners_;
+  detail::EventListenerList events_;
 };
 
 }  // namespace breaker

@@ -13,6 +13,42 @@ namespace breaker {
 
 class CircuitBreakerConfigBuilder;
 
+/// How long each open period lasts (see `CircuitBreakerConfig`).
+enum class OpenDurationPolicy : std::uint8_t {
+  fixed = 0,                ///< `timeout_duration` every time (the default).
+  exponential_backoff = 1,  ///< `timeout_duration * backoff_multiplier^k`, capped.
+};
+
+/// Random variation of each open period.
+enum class Jitter : std::uint8_t {
+  none = 0,          ///< The duration as computed.
+  full = 1,          ///< Uniform in [0, d] (drawn in [0, d), rounded up to a microsecond).
+  proportional = 2,  ///< Uniform in [d * (1 - jitter_ratio), d * (1 + jitter_ratio)].
+};
+
+/// How a half-open episode decides to close.
+enum class HalfOpenClose : std::uint8_t {
+  consecutive_successes = 0,  ///< `success_threshold` successful probes in a row (the default).
+  success_ratio = 1,          ///< `half_open_success_ratio` percent of the episode's probes.
+};
+
+/// `"fixed"`, `"exponential_backoff"`.
+constexpr const char* to_string(OpenDurationPolicy p) noexcept {
+  return p == OpenDurationPolicy::fixed                 ? "fixed"
+         : p == OpenDurationPolicy::exponential_backoff ? "exponential_backoff"
+                                                        : "unknown";
+}
+/// `"none"`, `"full"`, `"proportional"`.
+constexpr const char* to_string(Jitter j) noexcept {
+  return j == Jitter::none ? "none" : j == Jitter::full ? "full" : j == Jitter::proportional ? "proportional" : "unknown";
+}
+/// `"consecutive_successes"`, `"success_ratio"`.
+constexpr const char* to_string(HalfOpenClose h) noexcept {
+  return h == HalfOpenClose::consecutive_successes ? "consecutive_successes"
+         : h == HalfOpenClose::success_ratio       ? "success_ratio"
+                                                   : "unknown";
+}
+
 /// The settings of one circuit breaker. A plain aggregate: every member has a
 /// default and a documented valid range; `validate()` checks them all. The
 /// defaults equal the "default" preset.
@@ -62,6 +98,58 @@ struct CircuitBreakerConfig {
   /// call than 64 on the benchmark machine, where a TSC read is 9.5 ns; see
   /// docs/performance.md).
   std::uint32_t duration_sample_every = 64;
+
+  // --- open duration (see docs/01-semantics.md, "Open duration") ------------
+
+  /// How long each open period lasts. `fixed`: `timeout_duration`.
+  /// `exponential_backoff`: the k-th re-open in a row after a failed half-open
+  /// episode (a failed probe or `max_wait_in_half_open` running out) lasts
+  /// `timeout_duration * backoff_multiplier^k`, at most `max_open_duration`;
+  /// k goes back to 0 once the breaker closes (or is reset). `open_for` /
+  /// `open_until` set their own period and leave k as it is.
+  OpenDurationPolicy open_duration_policy = OpenDurationPolicy::fixed;
+  /// Growth factor of `exponential_backoff`. Range (1, 1000].
+  double backoff_multiplier = 2.0;
+  /// Cap of `exponential_backoff`, jitter included. Range (0, max_duration];
+  /// under `exponential_backoff` at least `timeout_duration`. Default 30 min.
+  std::chrono::milliseconds max_open_duration{1'800'000};
+  /// Random variation of each open period computed by the breaker (not of
+  /// `open_for`/`open_until`): `full` draws it uniformly from [0, d],
+  /// `proportional` from [d * (1 - jitter_ratio), d * (1 + jitter_ratio)],
+  /// where d is the fixed or backed-off (capped) duration; under
+  /// `exponential_backoff` the result is capped again at `max_open_duration`.
+  /// Draws are rounded up to a microsecond. Note that jitter can make an open
+  /// period shorter than `timeout_duration`.
+  Jitter open_duration_jitter = Jitter::none;
+  /// The spread of `proportional` jitter. Range [0, 1].
+  double jitter_ratio = 0.2;
+  /// Seed of the breaker's jitter generator (splitmix64, one atomic per
+  /// breaker, lock-free). Equal seeds and equal sequences of openings give
+  /// equal durations. Any value.
+  std::uint64_t jitter_seed = 0;
+
+  // --- half-open (see docs/01-semantics.md, "Half-open") ---------------------
+
+  /// The longest a half-open episode may stay undecided (neither closed nor
+  /// reopened, e.g. because a probe never reports): once it has passed, the
+  /// next call (rejected) or observation finds the breaker open again, for a
+  /// new open period (a failed half-open: it counts for the backoff). 0: no
+  /// limit (the default). Range [0, max_duration].
+  std::chrono::milliseconds max_wait_in_half_open{0};
+  /// How a half-open episode closes: `consecutive_successes` (the default,
+  /// `success_threshold` successes in a row, any failure reopens), or
+  /// `success_ratio`: the episode admits exactly N = `half_open_max_requests`
+  /// probes that report (an ignored probe gives its slot to another call),
+  /// and closes once ceil(`half_open_success_ratio` * N / 100) of them have
+  /// succeeded, reopening once that can no longer happen (more than N minus
+  /// that many failed): the decision waiting for all N would make, made as
+  /// soon as it is certain.
+  HalfOpenClose half_open_close = HalfOpenClose::consecutive_successes;
+  /// Largest `half_open_max_requests` under `success_ratio` (its counts are
+  /// 8-bit fields of the state word).
+  static constexpr std::uint32_t max_ratio_half_open_requests = 255;
+  /// The success ratio, in percent, of `success_ratio`. Range (0, 100].
+  double half_open_success_ratio = 100.0;
 
   /// A builder starting from the defaults.
   static CircuitBreakerConfigBuilder builder();
@@ -126,6 +214,42 @@ class CircuitBreakerConfigBuilder {
   }
   CircuitBreakerConfigBuilder& duration_sample_every(std::uint32_t v) noexcept {
     config_.duration_sample_every = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& open_duration_policy(OpenDurationPolicy v) noexcept {
+    config_.open_duration_policy = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& backoff_multiplier(double v) noexcept {
+    config_.backoff_multiplier = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& max_open_duration(std::chrono::milliseconds v) noexcept {
+    config_.max_open_duration = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& open_duration_jitter(Jitter v) noexcept {
+    config_.open_duration_jitter = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& jitter_ratio(double v) noexcept {
+    config_.jitter_ratio = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& jitter_seed(std::uint64_t v) noexcept {
+    config_.jitter_seed = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& max_wait_in_half_open(std::chrono::milliseconds v) noexcept {
+    config_.max_wait_in_half_open = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& half_open_close(HalfOpenClose v) noexcept {
+    config_.half_open_close = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& half_open_success_ratio(double v) noexcept {
+    config_.half_open_success_ratio = v;
     return *this;
   }
 

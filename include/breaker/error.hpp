@@ -4,6 +4,8 @@
 /// \file
 /// Error codes and the exception type of breaker.
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -53,6 +55,13 @@ class CircuitBreakerError : public std::system_error {
   /// buffer, and the `what()` text), so a throwing rejection stays cheap.
   CircuitBreakerError(errc code, std::string breaker_name, const std::string& detail = {});
 
+  /// A rejection (`errc::open`) carrying the time left open.
+  /// \param retry_after the time until the breaker's open period ends
+  ///   (rounded up to a millisecond); empty when no open period ends by
+  ///   itself (half-open with every probe slot taken, `force_open()`).
+  CircuitBreakerError(errc code, std::string breaker_name, const std::string& detail,
+                      std::optional<std::chrono::milliseconds> retry_after);
+
   /// "circuit breaker 'NAME': DETAIL: MESSAGE" (the parts that are empty are
   /// left out with their separator, as `std::system_error` composes it).
   const char* what() const noexcept override { return what_.c_str(); }
@@ -63,9 +72,17 @@ class CircuitBreakerError : public std::system_error {
   /// `code()` as a `breaker::errc`.
   errc error() const noexcept { return static_cast<errc>(code().value()); }
 
+  /// For a rejection: the time left until the breaker's open period ends
+  /// (when a call may be admitted as a probe), rounded up to a millisecond,
+  /// e.g. for an HTTP `Retry-After`. Empty for other errors and for
+  /// rejections that no open period explains (half-open with every probe slot
+  /// taken, forced open).
+  std::optional<std::chrono::milliseconds> retry_after() const noexcept { return retry_after_; }
+
  private:
   std::string breaker_name_;
   std::string what_;
+  std::optional<std::chrono::milliseconds> retry_after_;
 };
 
 }  // namespace breaker

@@ -7,8 +7,10 @@
 
 #include "breaker/state.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <ostream>
 #include <string_view>
 
@@ -50,6 +52,11 @@ struct FallbackContext {
                              ///< for a value classified as a failure.
   std::string_view breaker_name;  ///< The breaker's name.
   State state;                    ///< The breaker's state when the fallback was chosen.
+  /// The time left until the breaker's open period ends (rounded up to a
+  /// millisecond) when the breaker was open when the fallback was chosen
+  /// (a rejection, or a failure that opened it); empty otherwise, and for a
+  /// forced-open breaker (see `CircuitBreakerError::retry_after`).
+  std::optional<std::chrono::milliseconds> retry_after{};
 };
 
 }  // namespace breaker

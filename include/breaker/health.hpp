@@ -17,10 +17,11 @@ namespace breaker {
 
 /// How many breakers of a registry are in each state, as seen by
 /// `BasicRegistry::health_check()`. An open breaker whose open period is over
-/// counts as half-open (it admits probes).
+/// counts as half-open (it admits probes); a disabled or metrics-only breaker
+/// counts as closed (it admits every call).
 struct HealthReport {
   std::size_t total_breakers = 0;  ///< Breakers in the registry.
-  std::size_t closed = 0;          ///< Breakers that are closed.
+  std::size_t closed = 0;          ///< Breakers that are closed (or disabled, or metrics-only).
   std::size_t open = 0;            ///< Breakers that reject every call.
   std::size_t half_open = 0;       ///< Breakers admitting probe calls.
   bool healthy = true;             ///< `open == 0`.

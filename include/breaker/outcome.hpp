@@ -233,6 +233,24 @@ struct Combined {
 
 }  // namespace detail
 
+/// The exception rule of an adapter whose own exception type `E` it
+/// classifies with `classify(const E&) -> Outcome`: no exception is a
+/// success, an `E` (or derived) is what `classify` says, a cancellation
+/// (`std::system_error` with `asio::error::operation_aborted`) is ignored,
+/// anything else is a failure. The PostgreSQL and Redis policies use it.
+/// Thread safety: as `classify`. Never throws when `classify` does not.
+template <class E, class Classify>
+Outcome classify_exception_of(const std::exception_ptr& error, const Classify& classify) {
+  if (!error) return Outcome::success;
+  try {
+    std::rethrow_exception(error);
+  } catch (const E& e) {
+    return static_cast<Outcome>(classify(e));
+  } catch (...) {
+  }
+  return detail::default_exception_outcome(error);
+}
+
 /// Resilience4j `recordExceptions`: only exceptions of the types `E...` (and
 /// types derived from them) are failures; other exceptions are successes; a
 /// cancellation is ignored. Values follow the defaults.

@@ -8,7 +8,8 @@
 /// Families (shown with an empty prefix; prefix `P` gives `P_circuit_breaker_...`),
 /// in this order, each with the label `name` = breaker name:
 ///
-/// - `circuit_breaker_state`: gauge, 0 closed, 1 open, 2 half-open.
+/// - `circuit_breaker_state`: gauge, the `State` value: 0 closed, 1 open,
+///   2 half-open, 3 disabled, 4 metrics-only.
 /// - `circuit_breaker_calls_total`: counter, extra label `status` = `allowed`
 ///   (admitted calls, `total_calls - rejected_calls`) or `rejected`.
 /// - `circuit_breaker_successful_calls_total`: counter.
@@ -17,12 +18,14 @@
 /// - `circuit_breaker_call_duration_seconds`: histogram, buckets
 ///   `CallDurations::bucket_bounds` (0.001 ... 60) and +Inf.
 /// - `circuit_breaker_state_transitions_total`: counter, extra labels
-///   `from_state`, `to_state` (`closed`, `open`, `half-open`).
+///   `from_state`, `to_state` (`closed`, `open`, `half-open`, `disabled`,
+///   `metrics-only`).
 ///
 /// Every breaker has every series from the moment it is in the registry (at
 /// zero): both `status` values, the empty histogram, and the five transitions
 /// a breaker can make (`closed`->`open`, `open`->`half-open`,
-/// `half-open`->`closed`, `half-open`->`open`, `open`->`closed`); a breaker
+/// `half-open`->`closed`, `half-open`->`open`, `open`->`closed`); any other
+/// pair (those of `disable()`, `metrics_only()`) appears once it has happened; a breaker
 /// removed from the registry loses its series at the next scrape.
 ///
 /// Cost: nothing on the call path. Each scrape takes a snapshot of the
@@ -198,8 +201,8 @@ std::shared_ptr<CircuitBreakerCollectable> make_circuit_breaker_collectable(
 
 namespace detail {
 
-/// Transition counts indexed by `from * 3 + to` (State values).
-using TransitionCounts = std::array<std::uint64_t, 9>;
+/// Transition counts indexed by `from * state_count + to` (State values).
+using TransitionCounts = std::array<std::uint64_t, state_count * state_count>;
 
 /// What the collector reads from one breaker.
 struct BreakerSample {
@@ -213,9 +216,9 @@ struct BreakerSample {
 template <class Clock>
 BreakerSample sample(const CircuitBreaker<Clock>& breaker) noexcept {
   BreakerSample s{&breaker.name(), breaker.stats(), {}, breaker.call_durations()};
-  for (std::size_t from = 0; from < 3; ++from) {
-    for (std::size_t to = 0; to < 3; ++to) {
-      s.transitions[from * 3 + to] =
+  for (std::size_t from = 0; from < state_count; ++from) {
+    for (std::size_t to = 0; to < state_count; ++to) {
+      s.transitions[from * state_count + to] =
           breaker.transitions(static_cast<State>(from), static_cast<State>(to));
     }
   }

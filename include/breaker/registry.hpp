@@ -173,7 +173,17 @@ class BasicRegistry {
     detail::check_breaker_name(breaker->name());
     {
       std::unique_lock lock(shared_->mutex);
-      if (shared_->breakers.try_emplace(breaker->name(), Entry{breaker, breaker->config()}).second) {
+      auto [it, inserted] =
+          shared_->breakers.try_emplace(breaker->name(), Entry{breaker, breaker->config()});
+      if (inserted) {
+        if (shared_->forwarding) {
+          try {
+            attach_events(*breaker);
+          } catch (...) {  // bad_alloc: leave the registry unchanged
+            shared_->breakers.erase(it);
+            throw;
+          }
+        }
         return breaker;
       }
     }
@@ -267,6 +277,8 @@ class BasicRegistry {
     for (const auto& entry : shared_->breakers) {
       switch (entry.second.breaker->state()) {
         case State::closed:
+        case State::disabled:
+        case State::metrics_only:
           ++report.closed;
           break;
         case State::open:
@@ -316,6 +328,32 @@ class BasicRegistry {
   /// A `WeakView` of this registry. Thread safety: any thread. Never throws.
   WeakView weak_view() const noexcept { return WeakView(shared_); }
 
+  /// Registers a listener of every breaker's events (`CircuitBreakerEvent`,
+  /// see `CircuitBreaker::on_event`): those of the breakers in the registry
+  /// now and of every breaker created or added later, so a service can log
+  /// all transitions in one place (each event names its breaker). Called on
+  /// the thread where the event happened, with no lock held; exceptions are
+  /// caught and dropped. A breaker removed from the registry keeps reporting
+  /// to its listeners (it may still be in use). Until the first registry
+  /// listener, the breakers' call paths pay nothing for this.
+  /// Thread safety: any thread; exclusive lock (the first call attaches the
+  /// registry to every breaker). Throws `std::bad_alloc`.
+  /// \returns an id for `remove_event_listener`.
+  ListenerId on_event(EventListener listener) {
+    const ListenerId id = shared_->events->add(std::move(listener));
+    std::unique_lock lock(shared_->mutex);
+    if (!shared_->forwarding) {
+      for (auto& entry : shared_->breakers) attach_events(*entry.second.breaker);
+      shared_->forwarding = true;
+    }
+    return id;
+  }
+
+  /// Removes a registry event listener; false when `id` is unknown. A
+  /// notification already under way may still call it once.
+  /// Thread safety: any thread.
+  bool remove_event_listener(ListenerId id) { return shared_->events->remove(id); }
+
  private:
   // One registered breaker and the config it was created (or added) with.
   struct Entry {
@@ -333,6 +371,11 @@ class BasicRegistry {
   struct Shared {
     mutable std::shared_mutex mutex;
     std::map<std::string, Entry, std::less<>> breakers;  // less<>: find by string_view
+    // The registry-wide event listeners; once `forwarding` (under the
+    // exclusive lock), every breaker in `breakers` forwards its events here.
+    std::shared_ptr<detail::EventListenerList> events =
+        std::make_shared<detail::EventListenerList>();
+    bool forwarding = false;
 
     std::vector<breaker_ptr> snapshot() const {
       std::vector<breaker_ptr> out;
@@ -342,6 +385,17 @@ class BasicRegistry {
       return out;
     }
   };
+
+  // Makes `breaker` forward its events to the registry's listeners. The
+  // forwarder holds the listener list weakly: a breaker that outlives the
+  // registry forwards nothing.
+  void attach_events(breaker_type& breaker) {
+    std::weak_ptr<const detail::EventListenerList> hub = shared_->events;
+    auto forward = [hub = std::move(hub)](const CircuitBreakerEvent& event) {
+      if (const auto events = hub.lock()) events->notify(event);
+    };
+    breaker.on_event(std::move(forward));
+  }
 
   // get_or_create of a name that was not there: creates a breaker with
   // `*requested` (nullptr: the defaults, and any breaker created meanwhile by
@@ -357,7 +411,17 @@ class BasicRegistry {
       std::unique_lock lock(shared_->mutex);
       auto [it, inserted] =
           shared_->breakers.try_emplace(created->name(), Entry{created, created->config()});
-      if (inserted) return created;
+      if (inserted) {
+        if (shared_->forwarding) {
+          try {
+            attach_events(*created);
+          } catch (...) {  // bad_alloc: leave the registry unchanged
+            shared_->breakers.erase(it);
+            throw;
+          }
+        }
+        return created;
+      }
       // Another thread created it first.
       if (requested == nullptr || it->second.accepts(*requested)) return it->second.breaker;
       winner = it->second.breaker;

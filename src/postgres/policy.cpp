@@ -2,6 +2,7 @@
 #include "breaker/postgres/policy.hpp"
 
 #include "breaker/error.hpp"
+#include "breaker/outcome.hpp"
 
 #include <asio/error.hpp>
 
@@ -33,17 +34,8 @@ Outcome classify_error(const PostgresError& error) noexcept {
 }
 
 Outcome classify_exception(const std::exception_ptr& error) noexcept {
-  if (!error) return Outcome::success;
-  try {
-    std::rethrow_exception(error);
-  } catch (const PostgresError& e) {
-    return classify_error(e);
-  } catch (const std::system_error& e) {
-    if (e.code() == asio::error::operation_aborted) return Outcome::ignored;
-    return Outcome::failure;
-  } catch (...) {
-    return Outcome::failure;
-  }
+  return breaker::classify_exception_of<PostgresError>(
+      error, [](const PostgresError& e) noexcept { return classify_error(e); });
 }
 
 }  // namespace breaker::postgres

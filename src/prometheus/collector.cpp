@@ -17,6 +17,8 @@
 
 #include "breaker/prometheus.hpp"
 
+#include <algorithm>
+
 #include <prometheus/check_names.h>
 #include <prometheus/client_metric.h>
 #include <prometheus/counter.h>
@@ -63,7 +65,8 @@ struct FamilyInfo {
 
 constexpr std::array<FamilyInfo, family_count> family_info{{
     {"circuit_breaker_state",
-     "Current state of the circuit breaker (0 = closed, 1 = open, 2 = half-open)",
+     "Current state of the circuit breaker (0 = closed, 1 = open, 2 = half-open, 3 = disabled, "
+     "4 = metrics-only)",
      prometheus::MetricType::Gauge},
     {"circuit_breaker_calls_total",
      "Calls through the circuit breaker, by status: allowed (admitted) or rejected",
@@ -91,7 +94,7 @@ constexpr std::array<std::pair<State, State>, 5> possible_transitions{{
 }};
 
 constexpr std::size_t transition_index(State from, State to) noexcept {
-  return static_cast<std::size_t>(from) * 3 + static_cast<std::size_t>(to);
+  return static_cast<std::size_t>(from) * state_count + static_cast<std::size_t>(to);
 }
 
 std::string family_name(std::string_view prefix, const char* suffix) {
@@ -280,9 +283,19 @@ void MetricFamiliesBuilder::add(const BreakerSample& breaker) {
                                   breaker.transitions[transition_index(from, to)]));
   };
   for (const auto& [from, to] : possible_transitions) add_transition(from, to);
-  // The one pair left out cannot happen today; shown should a future core make it.
-  if (breaker.transitions[transition_index(State::closed, State::half_open)] != 0) {
-    add_transition(State::closed, State::half_open);
+  // Every other pair (closed->half-open cannot happen; those of disable() and
+  // metrics_only() can) is shown once it has happened, in State order.
+  for (std::size_t from = 0; from < state_count; ++from) {
+    for (std::size_t to = 0; to < state_count; ++to) {
+      const auto f = static_cast<State>(from);
+      const auto t = static_cast<State>(to);
+      if (from == to || breaker.transitions[transition_index(f, t)] == 0) continue;
+      if (std::find(possible_transitions.begin(), possible_transitions.end(),
+                    std::pair<State, State>{f, t}) != possible_transitions.end()) {
+        continue;
+      }
+      add_transition(f, t);
+    }
   }
 }
 

@@ -2,6 +2,8 @@
 #include "breaker/redis/error.hpp"
 #include "breaker/redis/policy.hpp"
 
+#include "breaker/outcome.hpp"
+
 #include <asio/error.hpp>
 
 #include <string>
@@ -69,17 +71,8 @@ Outcome classify_error(const RedisError& error) noexcept {
 }
 
 Outcome classify_exception(const std::exception_ptr& error) noexcept {
-  if (!error) return Outcome::success;
-  try {
-    std::rethrow_exception(error);
-  } catch (const RedisError& e) {
-    return classify_error(e);
-  } catch (const std::system_error& e) {
-    if (e.code() == asio::error::operation_aborted) return Outcome::ignored;
-    return Outcome::failure;
-  } catch (...) {
-    return Outcome::failure;
-  }
+  return breaker::classify_exception_of<RedisError>(
+      error, [](const RedisError& e) noexcept { return classify_error(e); });
 }
 
 }  // namespace breaker::redis

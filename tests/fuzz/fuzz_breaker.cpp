@@ -9,12 +9,15 @@
 // probe limit, balance its totals and release every permit.
 //
 // Input layout:
-//   config: 7 encoded fields (see read_count / read_duration) + 1 flags byte
+//   config: 7 encoded fields (see read_count / read_duration) + 1 flags byte;
+//           when flags bit 2 is set, the issue-12 fields follow (see
+//           read_issue12_fields: policy, multiplier, cap, jitter, ratio, seed,
+//           half-open wait, close rule, success ratio), valid or not
 //   clock:  2 bytes (start offset in microseconds, scaled)
 //   steps:  4 bytes each: operation, b, a (16 bits)
 //
 // Environment: BREAKER_FUZZ_MAX_EPOCHS (default and maximum 140000: past the old
-// 2^16 wrap, well below the 28-bit epoch's limit) caps the epochs per input.
+// 2^16 wrap, well below the 27-bit epoch's limit) caps the epochs per input.
 
 #include "differential.hpp"
 #include "model.hpp"
@@ -99,6 +102,45 @@ std::chrono::milliseconds read_duration(Bytes& in, bool zero_is_common) {
   }
 }
 
+// A double that is mostly in range, sometimes on an edge, sometimes anything.
+double read_double(Bytes& in, double lo, double hi) {
+  const std::uint8_t selector = in.u8();
+  if (selector < 200) return lo + (hi - lo) * (selector / 199.0);
+  switch (selector % 6) {
+    case 0:
+      return lo;
+    case 1:
+      return hi;
+    case 2:
+      return hi * 1.5 + 1;
+    case 3:
+      return -1;
+    case 4:
+      return std::numeric_limits<double>::quiet_NaN();
+    default:
+      return std::numeric_limits<double>::infinity();
+  }
+}
+
+void read_issue12_fields(Bytes& in, CircuitBreakerConfig& c) {
+  const std::uint8_t policy = in.u8();
+  c.open_duration_policy = static_cast<OpenDurationPolicy>(policy < 250 ? policy % 2 : policy);
+  c.backoff_multiplier = read_double(in, 1.01, 4.0);
+  const std::uint8_t cap = in.u8();
+  const bool timeout_valid = c.timeout_duration.count() > 0 &&
+                             c.timeout_duration <= CircuitBreakerConfig::max_duration;
+  c.max_open_duration = cap < 200 && timeout_valid ? c.timeout_duration * (1 + cap % 8)
+                                                   : read_duration(in, false);
+  const std::uint8_t jitter = in.u8();
+  c.open_duration_jitter = static_cast<Jitter>(jitter < 250 ? jitter % 3 : jitter);
+  c.jitter_ratio = read_double(in, 0.0, 1.0);
+  c.jitter_seed = in.u16();
+  c.max_wait_in_half_open = read_duration(in, true);
+  const std::uint8_t close = in.u8();
+  c.half_open_close = static_cast<HalfOpenClose>(close < 250 ? close % 2 : close);
+  c.half_open_success_ratio = read_double(in, 0.5, 100.0);
+}
+
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "breaker fuzz: %s\n", what.c_str());
   std::fflush(stderr);
@@ -108,7 +150,9 @@ std::chrono::milliseconds read_duration(Bytes& in, bool zero_is_common) {
 bool names_a_field(const std::string& text) {
   for (const char* field :
        {"failure_threshold", "success_threshold", "timeout_duration", "half_open_max_requests",
-        "minimum_request_threshold", "call_timeout"}) {
+        "minimum_request_threshold", "call_timeout", "open_duration_policy", "backoff_multiplier",
+        "max_open_duration", "open_duration_jitter", "jitter_ratio", "max_wait_in_half_open",
+        "half_open_close", "half_open_success_ratio"}) {
     if (text.find(field) != std::string::npos) return true;
   }
   return false;
@@ -137,6 +181,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t flags = in.u8();
   c.count_timeout_as_failure = (flags & 1) != 0;
   c.record_call_durations = (flags & 2) != 0;
+  if ((flags & 4) != 0) read_issue12_fields(in, c);
 
   std::string message;
   const std::error_code invalid = c.validate(&message);

@@ -130,7 +130,8 @@ struct Ticket {
 };
 
 struct ModelConfig {
-  Limits limits{1, 1, 1, 1};  // failure, success, half-open probes, minimum volume
+  // failure, success, half-open probes, minimum volume; consecutive-successes episodes
+  Limits limits{1, 1, 1, 1, HalfOpenClose::consecutive_successes, 0};
   std::chrono::milliseconds timeout{10};
 };
 
@@ -237,9 +238,20 @@ class ModelBreaker {
       RL_ASSERT(g_.opened_unforced[g_.epoch - 1]);
       RL_ASSERT(g_.now_ms >= g_.opened_at[g_.epoch - 1] + config_.timeout.count());
     }
-    if (detail::needs_open_deadline(to)) {
+    // As CircuitBreaker::after_transition with the default open-duration
+    // policy (fixed, no jitter, no half-open maximum wait): a new epoch whose
+    // word is open and unforced records its backoff level, then publishes the
+    // end of its open period.
+    if (from.epoch() != to.epoch() && detail::needs_open_deadline(to)) {
       g_.opened_at[g_.epoch] = g_.now_ms;
       g_.opened_unforced[g_.epoch] = true;
+      std::uint32_t level = 0;
+      if (from.state() == State::open) {
+        level = deadline_.level_of(from.epoch());
+      } else if (from.state() == State::half_open) {
+        level = deadline_.level_of((from.epoch() - 1) & StateWord::epoch_mask) + 1;
+      }
+      deadline_.record_level(word_, to, level);
       deadline_.publish(word_, to, ModelClock::now(), config_.timeout);
     }
     if (from.state() != to.state()) ++g_.notifications;  // the listener call

@@ -38,7 +38,7 @@ struct Scenario : rl::test_suite<Derived, Threads> {
 
 ModelConfig config(std::uint32_t failures, std::uint32_t successes, std::uint32_t probes) {
   ModelConfig c;
-  c.limits = Limits{failures, successes, probes, 1};
+  c.limits = Limits{failures, successes, probes, 1, HalfOpenClose::consecutive_successes, 0};
   c.timeout = std::chrono::milliseconds{10};
   return c;
 }
@@ -188,7 +188,8 @@ struct Run {
   const char* name;
   const char* what;
   rl::scheduler_type_e scheduler;
-  rl::iteration_t iterations;  // sched_random / sched_bound only
+  rl::iteration_t iterations;  // sched_random only
+  unsigned bound;              // sched_bound only: preemptions per execution
   std::function<bool(rl::test_params&)> simulate;
 };
 
@@ -200,17 +201,17 @@ std::function<bool(rl::test_params&)> sim() {
 std::vector<Run> runs() {
   return {
       {"mixed_2t", "2 threads: closed failures trip, expiry, probe success, ignored", rl::sched_full,
-       0, sim<Mixed2>()},
+       0, 0, sim<Mixed2>()},
       {"mixed_3t", "3 threads: failure/success/ignored, 2 probes, state(), updated limits",
-       rl::sched_random, 1000000, sim<Mixed3>()},
+       rl::sched_random, 1000000, 0, sim<Mixed3>()},
       {"expiry", "open -> half-open with the opener parked between its two writes",
-       rl::sched_full, 0, sim<Expiry>()},
-      {"reset_force_open", "reset() and force_open() racing calls and the expiry", rl::sched_full,
-       0, sim<ResetForceOpen>()},
+       rl::sched_bound, 0, 4, sim<Expiry>()},
+      {"reset_force_open", "reset() and force_open() racing calls and the expiry", rl::sched_bound,
+       0, 5, sim<ResetForceOpen>()},
       {"stale_after_wrap", "an old permit's failure racing four transitions (issue 8 bug 2)",
-       rl::sched_full, 0, sim<StaleAfterWrap>()},
+       rl::sched_bound, 0, 6, sim<StaleAfterWrap>()},
       {"probe_episodes", "a hung probe of an earlier episode (issue 8 bug 7)", rl::sched_full, 0,
-       sim<ProbeEpisodes>()},
+       0, sim<ProbeEpisodes>()},
   };
 }
 
@@ -231,7 +232,7 @@ int run_one(const Run& r, bool expect_failure) {
   rl::test_params p;
   p.search_type = r.scheduler;
   if (r.iterations != 0) p.iteration_count = r.iterations;
-  if (r.scheduler == rl::sched_bound) p.context_bound = 3;
+  if (r.scheduler == rl::sched_bound) p.context_bound = r.bound;
   p.output_stream = &out;
   p.progress_stream = &out;
   const auto start = std::chrono::steady_clock::now();
@@ -239,10 +240,14 @@ int run_one(const Run& r, bool expect_failure) {
   out.close();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const char* sched = r.scheduler == rl::sched_full    ? "sched_full (exhaustive)"
-                      : r.scheduler == rl::sched_bound ? "sched_bound"
-                                                       : "sched_random";
-  std::cout << r.name << ": " << r.what << "\n  " << sched << ", ";
+  std::cout << r.name << ": " << r.what << "\n  ";
+  if (r.scheduler == rl::sched_full) {
+    std::cout << "sched_full (exhaustive), ";
+  } else if (r.scheduler == rl::sched_bound) {
+    std::cout << "sched_bound (every execution with at most " << r.bound << " preemptions), ";
+  } else {
+    std::cout << "sched_random, ";
+  }
   if (ok) {
     std::cout << "iterations: " << p.stop_iteration << ", " << seconds << " s: all invariants hold\n";
   } else {
@@ -286,9 +291,19 @@ int main(int argc, char** argv) {
   using namespace breaker::relacy;
   bool expect_failure = false;
   std::vector<std::string> names;
+  // --full, --bound N, --random N: another scheduler for every scenario run
+  // (to explore further by hand; the ctests use each scenario's own).
+  int override_sched = -1;
+  unsigned long override_n = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--expect-failure") == 0) {
       expect_failure = true;
+    } else if (std::strcmp(argv[i], "--full") == 0) {
+      override_sched = rl::sched_full;
+    } else if ((std::strcmp(argv[i], "--bound") == 0 || std::strcmp(argv[i], "--random") == 0) &&
+               i + 1 < argc) {
+      override_sched = std::strcmp(argv[i], "--bound") == 0 ? rl::sched_bound : rl::sched_random;
+      override_n = std::strtoul(argv[++i], nullptr, 10);
     } else {
       names.emplace_back(argv[i]);
     }
@@ -300,8 +315,13 @@ int main(int argc, char** argv) {
   int failures = 0;
   unsigned matched = 0;
   const auto start = std::chrono::steady_clock::now();
-  for (const Run& r : runs()) {
+  for (Run r : runs()) {
     if (!names.empty() && std::find(names.begin(), names.end(), r.name) == names.end()) continue;
+    if (override_sched >= 0) {
+      r.scheduler = static_cast<rl::scheduler_type_e>(override_sched);
+      r.iterations = static_cast<rl::iteration_t>(override_n);
+      r.bound = static_cast<unsigned>(override_n);
+    }
     ++matched;
     failures += run_one(r, expect_failure);
   }

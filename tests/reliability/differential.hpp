@@ -59,6 +59,10 @@ enum class Op : std::uint8_t {
   execute_failure,        ///< execute(f) where f throws a test exception
   execute_cancelled,      ///< execute(f) where f throws operation_aborted (ignored)
   execute_with_fallback,  ///< execute_with_fallback(f, fallback), f fails when b is odd
+  disable,                ///< disable()
+  metrics_only,           ///< metrics_only()
+  open_for,               ///< open_for(a % (3 timeouts) microseconds)
+  open_until,             ///< open_until(now + a % (2 timeouts) - timeout / 2)
   count_                  ///< number of operations (not an operation)
 };
 
@@ -100,6 +104,14 @@ inline const char* to_string(Op op) {
       return "execute_cancelled";
     case Op::execute_with_fallback:
       return "execute_with_fallback";
+    case Op::disable:
+      return "disable";
+    case Op::metrics_only:
+      return "metrics_only";
+    case Op::open_for:
+      return "open_for";
+    case Op::open_until:
+      return "open_until";
     case Op::count_:
       break;
   }
@@ -132,7 +144,7 @@ struct RunOptions {
   /// Stop a sequence once this many epochs have passed. Past 2^16 (where the
   /// 16-bit epoch of the first milestone wrapped and a stale outcome could
   /// drive a transition: rule 2 has no exception for old calls) and well
-  /// below 2^28, the documented limit of the state word's epoch.
+  /// below 2^27, the documented limit of the state word's epoch.
   std::uint64_t max_epochs = 140'000;
   /// Most force_open(); reset() pairs one reset_burst step makes (before the
   /// max_epochs cap); each pair passes two epochs.
@@ -162,7 +174,15 @@ inline std::string describe(const CircuitBreakerConfig& c) {
      << ", minimum_request_threshold=" << c.minimum_request_threshold
      << ", call_timeout=" << c.call_timeout.count() << "ms"
      << ", record_call_durations=" << c.record_call_durations
-     << ", duration_sample_every=" << c.duration_sample_every << "}";
+     << ", duration_sample_every=" << c.duration_sample_every
+     << ", open_duration_policy=" << to_string(c.open_duration_policy)
+     << ", backoff_multiplier=" << c.backoff_multiplier
+     << ", max_open_duration=" << c.max_open_duration.count() << "ms"
+     << ", open_duration_jitter=" << to_string(c.open_duration_jitter)
+     << ", jitter_ratio=" << c.jitter_ratio << ", jitter_seed=" << c.jitter_seed
+     << ", max_wait_in_half_open=" << c.max_wait_in_half_open.count() << "ms"
+     << ", half_open_close=" << to_string(c.half_open_close)
+     << ", half_open_success_ratio=" << c.half_open_success_ratio << "}";
   return os.str();
 }
 
@@ -200,6 +220,34 @@ inline CircuitBreakerConfig random_valid_config(std::uint64_t seed) {
   c.call_timeout = std::chrono::milliseconds(rng() % 3 == 0 ? pick(1, 1000) : 0);
   c.record_call_durations = rng() % 2 == 0;
   c.duration_sample_every = std::uint32_t{1} << (rng() % 3 == 0 ? 0 : pick(1, 4));
+  // Issue 12 (core): drawn from a generator of their own, so that the fields
+  // above stay what they were for every seed.
+  SplitMix64 more(seed ^ 0x12C0'12C0'12C0'12C0ULL);
+  const auto more_pick = [&](std::uint32_t lo, std::uint32_t hi) {
+    return static_cast<std::uint32_t>(lo + more() % (std::uint64_t{hi} - lo + 1));
+  };
+  if (more() % 3 == 0) {
+    c.open_duration_policy = OpenDurationPolicy::exponential_backoff;
+    static constexpr double multipliers[] = {1.5, 2.0, 3.0, 1.01};
+    c.backoff_multiplier = multipliers[more() % 4];
+    c.max_open_duration = c.timeout_duration * more_pick(1, 8);
+  }
+  if (more() % 3 == 0) {
+    c.open_duration_jitter = more() % 2 == 0 ? Jitter::full : Jitter::proportional;
+    static constexpr double ratios[] = {0.0, 0.1, 0.5, 1.0};
+    c.jitter_ratio = ratios[more() % 4];
+    c.jitter_seed = more();
+  }
+  if (more() % 3 == 0) {
+    c.max_wait_in_half_open =
+        std::chrono::milliseconds(more_pick(1, static_cast<std::uint32_t>(
+                                                   std::min<std::int64_t>(c.timeout_duration.count(), 100'000))));
+  }
+  if (more() % 3 == 0) {
+    c.half_open_close = HalfOpenClose::success_ratio;
+    static constexpr double ratios[] = {100.0, 50.0, 75.0, 33.4, 0.5};
+    c.half_open_success_ratio = ratios[more() % 5];
+  }
   return c;
 }
 
@@ -227,7 +275,7 @@ inline CircuitBreakerConfig random_invalid_config(std::uint64_t seed,
     return choices[rng() % 3];
   };
   std::string name;
-  switch (rng() % 10) {
+  switch (rng() % 18) {
     case 0:
       c.failure_threshold = 0;
       name = "failure_threshold";
@@ -263,6 +311,41 @@ inline CircuitBreakerConfig random_invalid_config(std::uint64_t seed,
     case 8:
       c.call_timeout = negative();
       name = "call_timeout";
+      break;
+    case 10:
+      c.backoff_multiplier = rng() % 2 ? 1.0 : std::numeric_limits<double>::infinity();
+      name = "backoff_multiplier";
+      break;
+    case 11:
+      c.max_open_duration = rng() % 2 ? std::chrono::milliseconds(0) : too_long();
+      name = "max_open_duration";
+      break;
+    case 12:
+      c.open_duration_policy = OpenDurationPolicy::exponential_backoff;
+      c.max_open_duration = c.timeout_duration - std::chrono::milliseconds(1);
+      if (c.max_open_duration.count() <= 0) c.max_open_duration = std::chrono::milliseconds(-5);
+      name = "max_open_duration";
+      break;
+    case 13:
+      c.jitter_ratio = rng() % 2 ? -0.5 : 1.5;
+      name = "jitter_ratio";
+      break;
+    case 14:
+      c.max_wait_in_half_open = rng() % 2 ? negative() : too_long();
+      name = "max_wait_in_half_open";
+      break;
+    case 15:
+      c.half_open_success_ratio = rng() % 2 ? 0.0 : std::numeric_limits<double>::quiet_NaN();
+      name = "half_open_success_ratio";
+      break;
+    case 16:
+      c.half_open_close = HalfOpenClose::success_ratio;
+      c.half_open_max_requests = CircuitBreakerConfig::max_ratio_half_open_requests + 1;
+      name = "half_open_max_requests";
+      break;
+    case 17:
+      c.open_duration_jitter = static_cast<Jitter>(3 + rng() % 200);
+      name = "open_duration_jitter";
       break;
     default:
       c.call_timeout = too_long();
@@ -325,6 +408,10 @@ inline Sequence generate_sequence(std::uint64_t seed, std::size_t length) {
   w(Op::execute_failure, 4 * failure_bias);
   w(Op::execute_cancelled, 5);
   w(Op::execute_with_fallback, 15);
+  w(Op::disable, rng() % 4 == 0 ? 3 : 0);
+  w(Op::metrics_only, rng() % 4 == 0 ? 3 : 0);
+  w(Op::open_for, rng() % 3 == 0 ? 6 : 1);
+  w(Op::open_until, rng() % 3 == 0 ? 4 : 1);
   std::discrete_distribution<std::size_t> choose(weight.begin(), weight.end());
 
   s.steps.reserve(length);
@@ -395,7 +482,11 @@ inline std::optional<Failure> run_sequence(const CircuitBreakerConfig& config,
   real.on_state_change([](const StateTransition&) { throw std::runtime_error("listener fails"); });
   real.on_state_change([&](const StateTransition& t) {
     heard.push_back(ModelEvent{t.from, t.to, t.epoch});
-    if (listener_error.empty() && real.state() != t.to) {
+    // An open period that is already over when its listener runs (open_for(0),
+    // open_until(a past time)) reads as half-open: that is state()'s rule.
+    const bool over_already = t.to == State::open && real.state() == State::half_open &&
+                              real.time_until_half_open() == std::optional<nanoseconds>{nanoseconds{0}};
+    if (listener_error.empty() && real.state() != t.to && !over_already) {
       listener_error = "listener saw state() == " + str(real.state()) + " during " + str(t.from) +
                        " -> " + str(t.to);
     }
@@ -425,8 +516,10 @@ inline std::optional<Failure> run_sequence(const CircuitBreakerConfig& config,
     if (real.probes_in_flight() != model.probes_in_flight())
       return fail("probes_in_flight() " + str(real.probes_in_flight()) + " != model " +
                   str(model.probes_in_flight()));
-    for (State from : {State::closed, State::open, State::half_open}) {
-      for (State to : {State::closed, State::open, State::half_open}) {
+    constexpr State all_states[] = {State::closed, State::open, State::half_open, State::disabled,
+                                    State::metrics_only};
+    for (State from : all_states) {
+      for (State to : all_states) {
         if (real.transitions(from, to) != model.transitions(from, to))
           return fail("transitions(" + str(from) + ", " + str(to) + ") " +
                       str(real.transitions(from, to)) + " != model " +
@@ -603,6 +696,12 @@ inline std::optional<Failure> run_sequence(const CircuitBreakerConfig& config,
                                             ? deltas_us[step.b % 4]
                                             : static_cast<std::int64_t>(step.a % timeout_us());
           advance_to(model.open_until() + 1000 * delta_us);
+        } else if (model.half_open_waiting()) {
+          static constexpr std::int64_t deltas_us[] = {-1, 0, 1};
+          const std::int64_t delta_us = step.b % 4 < 3
+                                            ? deltas_us[step.b % 4]
+                                            : static_cast<std::int64_t>(step.a % timeout_us());
+          advance_to(model.half_open_until() + 1000 * delta_us);
         } else {
           advance_to(model.now() +
                      1000 * (timeout_us() + static_cast<std::int64_t>(step.a % 1000)));
@@ -660,10 +759,32 @@ inline std::optional<Failure> run_sequence(const CircuitBreakerConfig& config,
         if (!problem.empty()) return fail(problem);
         break;
       }
+      case Op::disable:
+        real.disable();
+        model.disable();
+        break;
+      case Op::metrics_only:
+        real.metrics_only();
+        model.metrics_only();
+        break;
+      case Op::open_for: {
+        const std::int64_t us = static_cast<std::int64_t>(step.a % (3 * timeout_us() + 1));
+        real.open_for(microseconds{us});
+        model.open_until_time(model.now() + 1000 * us);
+        break;
+      }
+      case Op::open_until: {
+        const std::int64_t us = static_cast<std::int64_t>(step.a % (2 * timeout_us() + 1)) -
+                                timeout_us() / 2;
+        const std::int64_t end_ns = model.now() + 1000 * us;
+        real.open_until(testing::ManualClock::time_point{nanoseconds{end_ns}});
+        model.open_until_time(end_ns);
+        break;
+      }
       case Op::count_:
         break;
     }
-    // Keep every sequence well inside the 28-bit epoch (see max_epochs).
+    // Keep every sequence well inside the 27-bit epoch (see max_epochs).
     if (model.epoch() >= options.max_epochs) break;
     if (auto f = check()) return f;
   }

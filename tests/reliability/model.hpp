@@ -38,6 +38,29 @@
 ///    opened it (1 after a failed probe, 0 when forced); `consecutive_successes`
 ///    is the half-open run, 0 elsewhere (also while an expired open breaker
 ///    reads as half-open before a caller arrives).
+///
+/// Issue 12 (core part), as docs/01-semantics.md states it:
+///  - `disable()`: every call admitted, only totals (no durations, no runs),
+///    never trips. `metrics_only()`: every call admitted and counted as in
+///    closed (runs, volume, durations), never trips. Both leave by `reset()`
+///    or another manual transition; repeating one is not a transition.
+///  - `open_for(d)` / `open_until(t)`: a new open epoch (not forced) from every
+///    state but forced open, half-open at now + d (or t); open -> open is not
+///    a transition. The backoff level is kept.
+///  - Open duration: fixed `timeout_duration`, or under exponential backoff
+///    `timeout * multiplier^level` capped at `max_open_duration`, where the
+///    level is 0 when the breaker opens from closed and grows by one with each
+///    re-open after a failed half-open episode (failed probe, or maximum wait
+///    passed); entering closed, disabled or metrics_only sets it back to 0.
+///    Jitter draws the k-th jittered opening from the k-th number of
+///    splitmix64(jitter_seed) (restarted when update_config changes the seed).
+///  - Half-open maximum wait: an episode that started with a non-zero
+///    `max_wait_in_half_open` reads as open once it has passed, and the next
+///    acquire reopens it (rejected, a failed half-open).
+///  - Success ratio: an episode that started under `success_ratio` admits
+///    N = half_open_max_requests probes that report (ignored ones give their
+///    slot back), closes at ceil(ratio N / 100) successes and reopens at more
+///    than N minus that many failures.
 
 #include <algorithm>
 #include <breaker/config.hpp>
@@ -46,6 +69,7 @@
 
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -59,7 +83,7 @@ enum class ModelOutcome : std::uint8_t { success, failure, ignored };
 struct ModelPermit {
   bool admitted = false;
   State admitted_in = State::closed;
-  std::uint64_t epoch = 0;    ///< Full epoch (the real breaker keeps its low 28 bits).
+  std::uint64_t epoch = 0;    ///< Full epoch (the real breaker keeps its low 27 bits).
   bool tracked = false;       ///< `record_call_durations` was on at admission.
   bool timed = false;         ///< Tracked and a timed sample (`duration_sample_every`).
   std::int64_t start_ns = 0;  ///< Clock time of the admission.
@@ -87,6 +111,11 @@ class Model {
 
   ModelPermit acquire() {
     ModelPermit permit;
+    if (state_ == State::half_open && waiting_ && now_ns_ >= half_open_until_ns_) {
+      open_after_failed_half_open(0);  // the maximum wait has passed
+      reject();
+      return permit;
+    }
     if (state_ == State::open) {
       if (forced_ || !open_period_over()) {
         reject();
@@ -97,7 +126,9 @@ class Model {
       enter(State::half_open);
     }
     if (state_ == State::half_open &&
-        probes_of_this_episode_ >= config_.half_open_max_requests) {
+        probes_of_this_episode_ >=
+            (ratio_episode_ ? std::min<std::uint32_t>(config_.half_open_max_requests, 255)
+                            : config_.half_open_max_requests)) {
       reject();
       return permit;
     }
@@ -108,7 +139,7 @@ class Model {
     // Sample and hold (detail/duration_histogram.hpp): the 1st, (N+1)-th...
     // admission of the thread is timed; the others take the last timed duration.
     ++admissions_;
-    permit.tracked = config_.record_call_durations;
+    permit.tracked = config_.record_call_durations && state_ != State::disabled;
     permit.timed = permit.tracked &&
                    ((admissions_ - 1) & (config_.duration_sample_every - 1)) == 0;
     permit.start_ns = now_ns_;
@@ -139,8 +170,23 @@ class Model {
 
     const bool stale = permit.epoch != epoch_;
     if (stale) return;  // nothing at all, not even a probe slot (rule 7)
+    if (state_ == State::disabled) return;  // totals only
+    if (permit.admitted_in == State::half_open && ratio_episode_) {
+      record_ratio_probe(outcome);
+      return;
+    }
     if (permit.admitted_in == State::half_open) --probes_of_this_episode_;
     if (outcome == ModelOutcome::ignored) return;
+
+    if (state_ == State::metrics_only) {
+      ++outcomes_since_closed_;
+      if (outcome == ModelOutcome::success) {
+        failures_in_a_row_ = 0;
+      } else if (failures_in_a_row_ < CircuitBreakerConfig::max_count) {
+        ++failures_in_a_row_;
+      }
+      return;
+    }
 
     if (state_ == State::closed) {
       ++outcomes_since_closed_;
@@ -159,7 +205,7 @@ class Model {
 
     // A probe of the current half-open episode.
     if (outcome == ModelOutcome::failure) {
-      open(1);
+      open_after_failed_half_open(1);
       return;
     }
     ++successes_in_a_row_;
@@ -184,21 +230,42 @@ class Model {
     if (from != State::open) note_transition(from, State::open);
   }
 
-  void update_config(const CircuitBreakerConfig& config) { config_ = config; }
+  void update_config(const CircuitBreakerConfig& config) {
+    if (config == config_) return;
+    if (config.jitter_seed != config_.jitter_seed) jitter_state_ = config.jitter_seed;
+    config_ = config;
+  }
+
+  /// `disable()`.
+  void disable() { manual_enter(State::disabled); }
+  /// `metrics_only()`.
+  void metrics_only() { manual_enter(State::metrics_only); }
+
+  /// `open_for()` / `open_until()`: open until `end_ns`.
+  void open_until_time(std::int64_t end_ns) {
+    if (state_ == State::open && forced_) return;
+    const State from = state_;
+    enter_silently(State::open);
+    open_until_ns_ = end_ns;
+    if (from != State::open) note_transition(from, State::open);
+  }
 
   // --- observations ---------------------------------------------------------
 
   State state() const {
     if (state_ == State::open && !forced_ && open_period_over()) return State::half_open;
+    if (state_ == State::half_open && waiting_ && now_ns_ >= half_open_until_ns_) return State::open;
     return state_;
   }
 
   Stats stats() const {
     Stats s{};
     s.state = state();
-    if (s.state == State::closed) s.consecutive_failures = failures_in_a_row_;
-    if (s.state == State::open) s.consecutive_failures = opening_run_;
-    if (state_ == State::half_open) s.consecutive_successes = successes_in_a_row_;
+    if (s.state == State::closed || s.state == State::metrics_only)
+      s.consecutive_failures = failures_in_a_row_;
+    if (s.state == State::open && state_ == State::open) s.consecutive_failures = opening_run_;
+    if (state_ == State::half_open && s.state == State::half_open)
+      s.consecutive_successes = successes_in_a_row_;
     s.total_calls = total_;
     s.successful_calls = successful_;
     s.failed_calls = failed_;
@@ -208,8 +275,13 @@ class Model {
   }
 
   std::uint32_t probes_in_flight() const {
-    return state_ == State::half_open ? probes_of_this_episode_ : 0;
+    if (state_ != State::half_open) return 0;
+    if (!ratio_episode_) return probes_of_this_episode_;
+    return probes_of_this_episode_ - successes_in_a_row_ - ratio_failures_;
   }
+  /// Half-open with a maximum wait: when it ends.
+  bool half_open_waiting() const { return state_ == State::half_open && waiting_; }
+  std::int64_t half_open_until() const { return half_open_until_ns_; }
   std::uint64_t epoch() const { return epoch_; }
   State internal_state() const { return state_; }
   bool forced() const { return forced_; }
@@ -218,7 +290,7 @@ class Model {
   const CircuitBreakerConfig& config() const { return config_; }
 
   std::uint64_t transitions(State from, State to) const {
-    return transitions_[index(from) * 3 + index(to)];
+    return transitions_[index(from) * 5 + index(to)];
   }
   const std::vector<ModelEvent>& events() const { return events_; }
 
@@ -247,25 +319,100 @@ class Model {
     opening_run_ = 0;
     outcomes_since_closed_ = 0;
     probes_of_this_episode_ = 0;
+    ratio_failures_ = 0;
+    ratio_episode_ = false;
+    waiting_ = false;
+    if (to == State::closed || to == State::disabled || to == State::metrics_only) level_ = 0;
     ++epoch_;
+  }
+
+  // disable() / metrics_only().
+  void manual_enter(State to) {
+    if (state_ == to) return;
+    const State from = state_;
+    enter_silently(to);
+    note_transition(from, to);
+  }
+
+  void open_after_failed_half_open(std::uint32_t run) {
+    ++level_;
+    open(run);
+  }
+
+  void record_ratio_probe(ModelOutcome outcome) {
+    const std::uint32_t n = std::min<std::uint32_t>(config_.half_open_max_requests, 255);
+    const std::uint32_t required = required_successes(n);
+    switch (outcome) {
+      case ModelOutcome::ignored:
+        --probes_of_this_episode_;
+        return;
+      case ModelOutcome::success:
+        ++successes_in_a_row_;
+        if (successes_in_a_row_ >= required) enter(State::closed);
+        return;
+      case ModelOutcome::failure:
+        ++ratio_failures_;
+        if (ratio_failures_ > n - required) open_after_failed_half_open(ratio_failures_);
+        return;
+    }
+  }
+
+  // ceil(ratio * n / 100) in [1, n], computed with a tolerance against
+  // floating-point error (50 % of 4 is 2).
+  std::uint32_t required_successes(std::uint32_t n) const {
+    const double exact = config_.half_open_success_ratio * n / 100.0;
+    std::uint32_t r = static_cast<std::uint32_t>(std::ceil(exact - 1e-9));
+    return std::clamp<std::uint32_t>(r, 1, n);
+  }
+
+  // The length of an open period the breaker computes itself, in ns.
+  std::int64_t own_open_duration_ns() {
+    const double timeout_ns = static_cast<double>(config_.timeout_duration.count()) * 1e6;
+    const double cap_ns = static_cast<double>(config_.max_open_duration.count()) * 1e6;
+    const bool backoff = config_.open_duration_policy == OpenDurationPolicy::exponential_backoff;
+    if (!backoff && config_.open_duration_jitter == Jitter::none) {
+      return static_cast<std::int64_t>(config_.timeout_duration.count()) * 1'000'000;
+    }
+    double d = timeout_ns;
+    if (backoff) d = std::min(d * std::pow(config_.backoff_multiplier, level_), cap_ns);
+    if (config_.open_duration_jitter != Jitter::none) {
+      jitter_state_ += 0x9E3779B97F4A7C15ULL;
+      std::uint64_t z = jitter_state_;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+      z ^= z >> 31;
+      const double u = static_cast<double>(z >> 11) / 9007199254740992.0;
+      d = config_.open_duration_jitter == Jitter::full
+              ? d * u
+              : d * (1.0 + config_.jitter_ratio * (2.0 * u - 1.0));
+      if (backoff) d = std::min(d, cap_ns);
+    }
+    // Never longer than the longest duration a config may hold.
+    d = std::clamp(d, 0.0, static_cast<double>(CircuitBreakerConfig::max_duration.count()) * 1e6);
+    return static_cast<std::int64_t>(std::ceil(d / 1e3)) * 1000;  // whole microseconds, up
   }
 
   void enter(State to) {
     const State from = state_;
     enter_silently(to);
     note_transition(from, to);
+    if (to == State::half_open) {
+      ratio_episode_ = config_.half_open_close == HalfOpenClose::success_ratio;
+      if (config_.max_wait_in_half_open.count() > 0) {
+        waiting_ = true;
+        half_open_until_ns_ = now_ns_ + config_.max_wait_in_half_open.count() * 1'000'000;
+      }
+    }
   }
 
   void open(std::uint32_t run) {
     enter(State::open);
     opening_run_ = run;
-    open_until_ns_ =
-        now_ns_ +
-        std::chrono::duration_cast<std::chrono::nanoseconds>(config_.timeout_duration).count();
+    open_until_ns_ = now_ns_ + own_open_duration_ns();
   }
 
   void note_transition(State from, State to) {
-    ++transitions_[index(from) * 3 + index(to)];
+    ++transitions_[index(from) * 5 + index(to)];
     events_.push_back(ModelEvent{from, to, epoch_});
   }
 
@@ -296,9 +443,16 @@ class Model {
   std::uint64_t outcomes_since_closed_ = 0;  // closed: every outcome since closing (rule 4)
   std::int64_t open_until_ns_ = 0;
   std::uint32_t probes_of_this_episode_ = 0;  // half-open: admitted in this episode, outstanding
+                                              // (ratio episode: admitted and not ignored)
+  bool ratio_episode_ = false;                // half-open: the episode closes on a ratio
+  std::uint32_t ratio_failures_ = 0;          // ratio episode: failed probes
+  bool waiting_ = false;                      // half-open: with a maximum wait
+  std::int64_t half_open_until_ns_ = 0;
+  std::uint32_t level_ = 0;                   // backoff level
+  std::uint64_t jitter_state_ = config_.jitter_seed;
 
   std::uint64_t total_ = 0, successful_ = 0, failed_ = 0, rejected_ = 0, ignored_ = 0;
-  std::array<std::uint64_t, 9> transitions_{};
+  std::array<std::uint64_t, 25> transitions_{};
   std::vector<ModelEvent> events_;
 
   std::uint64_t admissions_ = 0;  // admitted calls (the real breaker's per-thread numbering)

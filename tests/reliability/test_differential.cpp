@@ -86,7 +86,7 @@ TEST_CASE("the real breaker matches the reference model over random sequences",
   // Default options: force_open()/reset() bursts may take a sequence up to
   // 140,000 epochs, past 2^15 (where the open deadline once stopped being
   // published) and past 2^16 (where the first milestone's epoch wrapped and a
-  // stale outcome drove transitions), well below the 28-bit epoch's limit.
+  // stale outcome drove transitions), well below the 27-bit epoch's limit.
   run_differential("differential", RunOptions{}, scaled(1000, 6, 4), 1500);
 }
 

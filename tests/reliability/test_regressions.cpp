@@ -73,7 +73,7 @@ TEST_CASE(
   clock.advance(100ms);
   b.reset();  // epoch 2
   // Up to epoch 65,536 (0 mod 2^16), so the next opening is at epoch 1 again (mod 2^16: the
-  // epoch is 28 bits wide since issue 8, the deadline's tag still 16).
+  // epoch is 27 bits wide since issue 12 (28 since issue 8), the deadline's tag still 16).
   for (std::uint32_t i = 0; i < 32'767; ++i) {
     b.force_open();
     b.reset();

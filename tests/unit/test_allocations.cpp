@@ -218,3 +218,43 @@ TEST_CASE("the first call on a new thread allocates nothing", "[allocations][thr
   CHECK(counted == 0);
   CHECK(cb.stats().successful_calls == 1);
 }
+
+TEST_CASE("the issue-12 states, open_for, backoff, jitter and half-open rules allocate nothing",
+          "[allocations][issue12]") {
+  ManualClock clock;
+  CircuitBreaker<ManualClock> cb("alloc-issue12",
+                                 CircuitBreakerConfig::builder()
+                                     .failure_threshold(1)
+                                     .half_open_max_requests(2)
+                                     .minimum_request_threshold(0)
+                                     .timeout_duration(1s)
+                                     .open_duration_policy(breaker::OpenDurationPolicy::exponential_backoff)
+                                     .max_open_duration(10s)
+                                     .open_duration_jitter(breaker::Jitter::proportional)
+                                     .max_wait_in_half_open(5ms)
+                                     .half_open_close(breaker::HalfOpenClose::success_ratio)
+                                     .half_open_success_ratio(50)
+                                     .build(),
+                                 clock);
+  const auto counted = allocations_during([&] {
+    for (int i = 0; i < repeats; ++i) {
+      cb.try_acquire().record_failure();  // closed -> open (backed off, jittered)
+      clock.advance(20s);
+      auto probe = cb.try_acquire();       // half-open, with a maximum wait
+      clock.advance(5ms);
+      (void)cb.try_acquire();              // the wait has passed: open again (rejected)
+      probe.record_success();              // stale
+      cb.open_for(1ms);
+      clock.advance(1ms);
+      cb.try_acquire().record_success();   // ratio episode: 1 of 2 at 50 % closes
+      cb.disable();
+      cb.try_acquire().record_failure();
+      cb.metrics_only();
+      cb.try_acquire().record_failure();
+      cb.reset();
+    }
+  });
+  CHECK(counted == 0);
+  CHECK(cb.transitions(State::half_open, State::closed) == repeats);
+  CHECK(cb.transitions(State::half_open, State::open) == repeats);
+}

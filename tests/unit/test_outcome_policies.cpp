@@ -347,3 +347,30 @@ TEST_CASE("a policy works with call_timeout", "[outcome][policy][timeout]") {
         500);
   CHECK(cb.stats().failed_calls == 1);
 }
+
+TEST_CASE("classify_exception_of applies an adapter's rule to its own exception type only",
+          "[outcome][policy]") {
+  struct AdapterError : std::runtime_error {
+    explicit AdapterError(bool r) : std::runtime_error("adapter"), retryable(r) {}
+    bool retryable;
+  };
+  struct DerivedError : AdapterError {
+    DerivedError() : AdapterError(false) {}
+  };
+  const auto rule = [](const AdapterError& e) {
+    return e.retryable ? Outcome::failure : Outcome::success;
+  };
+  using breaker::classify_exception_of;
+  CHECK(classify_exception_of<AdapterError>(nullptr, rule) == Outcome::success);
+  CHECK(classify_exception_of<AdapterError>(std::make_exception_ptr(AdapterError(true)), rule) ==
+        Outcome::failure);
+  CHECK(classify_exception_of<AdapterError>(std::make_exception_ptr(AdapterError(false)), rule) ==
+        Outcome::success);
+  CHECK(classify_exception_of<AdapterError>(std::make_exception_ptr(DerivedError()), rule) ==
+        Outcome::success);
+  CHECK(classify_exception_of<AdapterError>(
+            std::make_exception_ptr(std::system_error(asio::error::operation_aborted)), rule) ==
+        Outcome::ignored);
+  CHECK(classify_exception_of<AdapterError>(std::make_exception_ptr(std::logic_error("x")), rule) ==
+        Outcome::failure);
+}

@@ -210,7 +210,7 @@ TEST_CASE("exposition text of a breaker driven closed -> open -> half-open -> cl
   // 0 and 2 s), 1 rejected, and the three transitions of the walk.
   // clang-format off
   const std::string expected =
-      R"(# HELP circuit_breaker_state Current state of the circuit breaker (0 = closed, 1 = open, 2 = half-open))" "\n"
+      R"(# HELP circuit_breaker_state Current state of the circuit breaker (0 = closed, 1 = open, 2 = half-open, 3 = disabled, 4 = metrics-only))" "\n"
       R"(# TYPE circuit_breaker_state gauge)" "\n"
       R"(circuit_breaker_state{name="svc"} 0)" "\n"
       R"(# HELP circuit_breaker_calls_total Calls through the circuit breaker, by status: allowed (admitted) or rejected)" "\n"
@@ -561,4 +561,39 @@ TEST_CASE("circuit_breaker_metrics_text is the TextSerializer output of the seve
             R"(circuit_breaker_successful_calls_total{name="svc"} 1)"});
   CHECK(breaker::circuit_breaker_metrics_text(breakers, "x").rfind("# HELP x_circuit_breaker_state ", 0) == 0);
   CHECK_THROWS_AS(breaker::circuit_breaker_metrics_text(breakers, "-"), std::invalid_argument);
+}
+
+TEST_CASE("the state gauge exports every State value, disabled and metrics-only included",
+          "[prometheus][issue12]") {
+  ManualRegistry breakers{ManualClock{}};
+  breakers.get_or_create("a-closed");
+  breakers.get_or_create("b-open")->force_open();
+  auto half = breakers.get_or_create("c-half-open", CircuitBreakerConfig::builder()
+                                                        .failure_threshold(1)
+                                                        .minimum_request_threshold(0)
+                                                        .timeout_duration(1ms)
+                                                        .build());
+  breakers.get_or_create("d-disabled")->disable();
+  breakers.get_or_create("e-metrics-only")->metrics_only();
+  half->open_for(0ms);  // half-open at once
+  REQUIRE(half->state() == State::half_open);
+  const std::string text = breaker::circuit_breaker_metrics_text(breakers);
+  CHECK(samples(text, "circuit_breaker_state") ==
+        std::vector<std::string>{R"(circuit_breaker_state{name="a-closed"} 0)",
+                                 R"(circuit_breaker_state{name="b-open"} 1)",
+                                 R"(circuit_breaker_state{name="c-half-open"} 2)",
+                                 R"(circuit_breaker_state{name="d-disabled"} 3)",
+                                 R"(circuit_breaker_state{name="e-metrics-only"} 4)"});
+  CHECK(text.find("# HELP circuit_breaker_state Current state of the circuit breaker (0 = closed, "
+                  "1 = open, 2 = half-open, 3 = disabled, 4 = metrics-only)") != std::string::npos);
+  // The transitions into the new states appear once they have happened.
+  const auto transitions = samples(text, "circuit_breaker_state_transitions_total");
+  const auto has = [&](const std::string& line) {
+    return std::find(transitions.begin(), transitions.end(), line) != transitions.end();
+  };
+  CHECK(has(R"(circuit_breaker_state_transitions_total{from_state="closed",name="d-disabled",to_state="disabled"} 1)"));
+  CHECK(has(R"(circuit_breaker_state_transitions_total{from_state="closed",name="e-metrics-only",to_state="metrics-only"} 1)"));
+  CHECK(std::count_if(transitions.begin(), transitions.end(), [](const std::string& l) {
+          return l.find(R"(name="a-closed")") != std::string::npos;
+        }) == 5);
 }

@@ -23,29 +23,38 @@ constexpr Limits limits{3, 2, 2, 0};  // failures, successes, half-open probes, 
 
 TEST_CASE("state word fields round-trip and do not overlap", "[state-word]") {
   const StateWord w = StateWord{}
-                          .with_state(State::half_open)
+                          .with_state(State::metrics_only)
                           .with_forced(true)
                           .with_deadline_published(true)
                           .with_consecutive(0xFFFF)
-                          .with_probes(0xFFFF)
-                          .with_epoch(0xFFF'FFFF);
-  CHECK(w.state() == State::half_open);
+                          .with_volume(0xFFFF)
+                          .with_epoch(0x7FF'FFFF);
+  CHECK(w.state() == State::metrics_only);  // the state field has 3 bits
   CHECK(w.forced());
   CHECK(w.deadline_published());
   CHECK(w.consecutive() == 0xFFFF);
-  CHECK(w.probes() == 0xFFFF);
-  CHECK(w.epoch() == 0xFFF'FFFF);
+  CHECK(w.volume() == 0xFFFF);
+  CHECK(w.probes() == 0xFFF);  // the low 12 bits of the shared field
+  CHECK(w.ratio_episode());    // its bit 15
+  CHECK(w.epoch() == 0x7FF'FFFF);
   const StateWord cleared = w.with_probes(0).with_forced(false).with_deadline_published(false);
   CHECK(cleared.probes() == 0);
+  CHECK(cleared.ratio_episode());  // with_probes keeps the episode's rule
   CHECK_FALSE(cleared.forced());
   CHECK_FALSE(cleared.deadline_published());
   CHECK(cleared.consecutive() == 0xFFFF);
-  CHECK(cleared.epoch() == 0xFFF'FFFF);
+  CHECK(cleared.epoch() == 0x7FF'FFFF);
+  CHECK(cleared.with_ratio_episode(false).volume() == 0x7000);
   // The volume (closed) and the probes (half-open) share their bits.
-  CHECK(StateWord{}.with_volume(0xABCD).probes() == 0xABCD);
+  CHECK(StateWord{}.with_volume(0xABC).probes() == 0xABC);
+  // Every state value fits the field.
+  for (State s : {State::closed, State::open, State::half_open, State::disabled,
+                  State::metrics_only}) {
+    CHECK(StateWord{}.with_epoch(0x7FF'FFFF).with_consecutive(0xFFFF).with_state(s).state() == s);
+  }
 }
 
-TEST_CASE("entering a state bumps the 28-bit epoch and clears everything else", "[state-word]") {
+TEST_CASE("entering a state bumps the 27-bit epoch and clears everything else", "[state-word]") {
   const StateWord w = StateWord{}
                           .with_state(State::half_open)
                           .with_consecutive(4)
@@ -58,7 +67,7 @@ TEST_CASE("entering a state bumps the 28-bit epoch and clears everything else", 
   CHECK(open.consecutive() == 0);
   CHECK(open.probes() == 0);  // a new episode starts from zero
   CHECK_FALSE(open.deadline_published());
-  CHECK(StateWord{}.with_epoch(0xFFF'FFFF).enter(State::closed).epoch() == 0);  // wraps at 2^28
+  CHECK(StateWord{}.with_epoch(0x7FF'FFFF).enter(State::closed).epoch() == 0);  // wraps at 2^27
 }
 
 TEST_CASE("closed admits without changing the word", "[state-word][closed]") {
@@ -228,4 +237,115 @@ TEST_CASE("probes left over from an earlier episode do not count against the lim
   CHECK(d.admitted);
   CHECK(d.next.probes() == 1);
   CHECK(decide_acquire(d.next, limits, false).admitted);
+}
+
+// --- issue 12: the pure rules of the new states and half-open rules ---------
+
+TEST_CASE("disabled and metrics_only admit without changing the word; only metrics_only counts",
+          "[state-word][issue12]") {
+  const StateWord disabled = StateWord{}.enter(State::disabled);
+  const StateWord metrics = StateWord{}.enter(State::metrics_only);
+  CHECK(decide_acquire(disabled, limits, false) == AcquireDecision{true, disabled, State::disabled});
+  CHECK(decide_acquire(metrics, limits, false) ==
+        AcquireDecision{true, metrics, State::metrics_only});
+  // disabled: nothing changes, whatever the outcome
+  for (Outcome o : {Outcome::success, Outcome::failure, Outcome::ignored}) {
+    const auto d = decide_record(disabled, disabled.epoch(), State::disabled, o, limits);
+    CHECK(d.next == disabled);
+    CHECK_FALSE(d.transition);
+  }
+  // metrics_only: counts like closed, never trips
+  StateWord w = metrics;
+  for (int i = 0; i < 10; ++i) {
+    const auto d = decide_record(w, w.epoch(), State::metrics_only, Outcome::failure, limits);
+    CHECK_FALSE(d.transition);
+    w = d.next;
+  }
+  CHECK(w.state() == State::metrics_only);
+  CHECK(w.consecutive() == 10);
+  CHECK(w.volume() == 10);
+  CHECK(breaker::detail::success_changes(w, w.epoch()));
+  w = decide_record(w, w.epoch(), State::metrics_only, Outcome::success, limits).next;
+  CHECK(w.consecutive() == 0);
+  CHECK(breaker::detail::after_disable(disabled) == disabled);
+  CHECK(breaker::detail::after_metrics_only(metrics) == metrics);
+  CHECK(breaker::detail::after_disable(metrics).state() == State::disabled);
+  CHECK(after_reset(disabled).state() == State::closed);
+  CHECK(after_reset(metrics).state() == State::closed);
+}
+
+TEST_CASE("after_open_for opens every word but a forced-open one, in a new epoch",
+          "[state-word][issue12]") {
+  using breaker::detail::after_open_for;
+  for (State s : {State::closed, State::open, State::half_open, State::disabled,
+                  State::metrics_only}) {
+    const StateWord w = StateWord{}.with_state(s).with_epoch(41).with_deadline_published(true);
+    const StateWord next = after_open_for(w);
+    CHECK(next.state() == State::open);
+    CHECK_FALSE(next.forced());
+    CHECK_FALSE(next.deadline_published());  // the new period is published afresh
+    CHECK(next.epoch() == 42);
+  }
+  const StateWord forced = after_force_open(StateWord{});
+  CHECK(after_open_for(forced) == forced);
+}
+
+TEST_CASE("a half-open word with a published wait goes back to open once it has passed",
+          "[state-word][issue12]") {
+  const StateWord w = StateWord{}
+                          .enter(State::half_open)
+                          .with_probes(2)
+                          .with_deadline_published(true);
+  CHECK(breaker::detail::half_open_may_expire(w));
+  CHECK(breaker::detail::deadline_may_pass(w));
+  CHECK(observed_state(w, false) == State::half_open);
+  CHECK(observed_state(w, true) == State::open);
+  const auto d = decide_acquire(w, limits, true);
+  CHECK_FALSE(d.admitted);
+  CHECK(d.next.state() == State::open);
+  CHECK(d.next.epoch() == w.epoch() + 1);
+  CHECK(d.next.consecutive() == 0);
+  // Without a published wait, the clock is never asked.
+  const StateWord plain = w.with_deadline_published(false);
+  CHECK_FALSE(breaker::detail::deadline_may_pass(plain));
+  CHECK(decide_acquire(plain, limits, true).next == plain);  // full (2 of 2), unchanged
+}
+
+TEST_CASE("a success-ratio episode counts successes and failures and decides when certain",
+          "[state-word][issue12][ratio]") {
+  Limits l{3, 9, 4, 0};
+  l.half_open_close = breaker::HalfOpenClose::success_ratio;
+  l.ratio_required = breaker::detail::ratio_required_successes(75, 4);  // 3
+  const StateWord open = StateWord{}.enter(State::open).with_deadline_published(true);
+  auto a = decide_acquire(open, l, true);
+  REQUIRE(a.admitted);
+  StateWord w = a.next;
+  CHECK(w.ratio_episode());
+  CHECK(w.probes() == 1);
+  for (int i = 0; i < 3; ++i) w = decide_acquire(w, l, false).next;
+  CHECK(w.probes() == 4);
+  CHECK_FALSE(decide_acquire(w, l, false).admitted);  // exactly N
+  auto r = decide_record(w, w.epoch(), State::half_open, Outcome::failure, l);
+  CHECK_FALSE(r.transition);
+  w = r.next;
+  CHECK(w.ratio_failures() == 1);
+  CHECK(w.probes() == 4);  // a reported probe keeps its slot
+  w = decide_record(w, w.epoch(), State::half_open, Outcome::ignored, l).next;
+  CHECK(w.probes() == 3);  // an ignored one gives it back
+  w = decide_record(w, w.epoch(), State::half_open, Outcome::success, l).next;
+  w = decide_record(w, w.epoch(), State::half_open, Outcome::success, l).next;
+  CHECK(w.ratio_successes() == 2);
+  r = decide_record(w, w.epoch(), State::half_open, Outcome::success, l);
+  CHECK(r.transition);
+  CHECK(r.next.state() == State::closed);
+  CHECK_FALSE(r.next.ratio_episode());
+  // Two failures of four with 3 required: reopens at the second.
+  w = a.next;
+  w = decide_record(w, w.epoch(), State::half_open, Outcome::failure, l).next;
+  r = decide_record(w, w.epoch(), State::half_open, Outcome::failure, l);
+  CHECK(r.transition);
+  CHECK(r.next.state() == State::open);
+  CHECK(r.next.consecutive() == 2);
+  // A consecutive-successes config starts a plain episode.
+  CHECK_FALSE(decide_acquire(open, limits, true).next.ratio_episode());
 }

@@ -8,6 +8,8 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <thread>
 
 using namespace std::chrono_literals;
 
@@ -59,4 +61,48 @@ TEST_CASE("a TempDir is removed with its contents", "[support][process]") {
           std::filesystem::perms::none);
   }
   CHECK_FALSE(std::filesystem::exists(path));
+}
+
+namespace {
+// Whether `pid` has ended: gone, or a zombie nobody reaped yet (a container's init may not).
+bool process_ended(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+}  // namespace
+
+TEST_CASE("a server child dies with the test that started it, even when no destructor runs",
+          "[support][process]") {
+  // The middle process stands for a test killed by ctest's time-out: it starts a long-running
+  // child, tells us its pid, and dies by SIGKILL (no destructor, no stop()).
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t middle = ::fork();
+  REQUIRE(middle >= 0);
+  if (middle == 0) {
+    ::close(fds[0]);
+    breaker::test::ChildProcess child({"sleep", "60"});
+    const pid_t pid = child.pid();
+    (void)!::write(fds[1], &pid, sizeof pid);
+    ::raise(SIGKILL);
+  }
+  ::close(fds[1]);
+  pid_t grandchild = -1;
+  REQUIRE(::read(fds[0], &grandchild, sizeof grandchild) == sizeof grandchild);
+  ::close(fds[0]);
+  int status = 0;
+  REQUIRE(::waitpid(middle, &status, 0) == middle);
+  REQUIRE(WIFSIGNALED(status));
+  REQUIRE(grandchild > 0);
+  // Bounded by iterations (500 x 10 ms); the kernel kills it at once.
+  bool ended = false;
+  for (int i = 0; i < 500 && !ended; ++i) {
+    ended = process_ended(grandchild);
+    if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!ended) ::kill(grandchild, SIGKILL);
+  CHECK(ended);
 }

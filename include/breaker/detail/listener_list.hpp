@@ -2,8 +2,9 @@
 #pragma once
 
 /// \file
-/// The state-change listeners of a breaker: copy-on-write under a mutex that
-/// is held only to swap or copy a pointer; listeners run unlocked.
+/// The listeners of a breaker (state changes, events) and of a registry
+/// (events): copy-on-write under a mutex that is held only to swap or copy a
+/// pointer; listeners run unlocked.
 
 #include "breaker/events.hpp"
 
@@ -16,10 +17,13 @@
 
 namespace breaker::detail {
 
-class ListenerList {
+template <class Event>
+class BasicListenerList {
  public:
+  using Listener = std::function<void(const Event&)>;
+
   /// Adds a listener; returns its id.
-  ListenerId add(StateListener listener) {
+  ListenerId add(Listener listener) {
     std::lock_guard lock(mutex_);
     auto next = std::make_shared<Entries>(listeners_ ? *listeners_ : Entries{});
     const ListenerId id = ++last_id_;
@@ -42,8 +46,12 @@ class ListenerList {
     return true;
   }
 
+  /// Whether any listener is registered: one relaxed load, for the call path
+  /// to skip building an event nobody hears.
+  bool any() const noexcept { return any_.load(std::memory_order_relaxed); }
+
   /// Calls every listener; exceptions they throw are dropped.
-  void notify(const StateTransition& transition) const noexcept {
+  void notify(const Event& transition) const noexcept {
     if (!any_.load(std::memory_order_acquire)) return;
     std::shared_ptr<const Entries> listeners;
     {
@@ -60,11 +68,16 @@ class ListenerList {
   }
 
  private:
-  using Entries = std::vector<std::pair<ListenerId, StateListener>>;
+  using Entries = std::vector<std::pair<ListenerId, Listener>>;
   mutable std::mutex mutex_;
   std::shared_ptr<const Entries> listeners_;
   ListenerId last_id_ = 0;
   std::atomic<bool> any_{false};
 };
+
+/// The state-change listeners of a breaker.
+using ListenerList = BasicListenerList<StateTransition>;
+/// The event listeners of a breaker or a registry.
+using EventListenerList = BasicListenerList<CircuitBreakerEvent>;
 
 }  // namespace breaker::detail

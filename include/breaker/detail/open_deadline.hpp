@@ -24,6 +24,21 @@
 /// opener is preempted between its two writes, lets a breaker turn half-open
 /// before `timeout_duration` has passed since it opened.
 ///
+/// The same protocol publishes the other deadlines of a word, each tagged
+/// with its epoch: the end of an `open_for`/`open_until` period (an open word,
+/// a given end instead of `timeout_duration`), and the end of a half-open
+/// episode's maximum wait (a half-open word: D then means "wait published";
+/// the word's probe count changes meanwhile, so step 2 marks any word of the
+/// same epoch and state that does not have D yet, and gives up once the
+/// epoch has moved on).
+///
+/// Beside the deadline, the opener of an unforced open period records its
+/// backoff level (the re-opens in a row after failed half-open episodes,
+/// `exponential_backoff`), tagged with the open epoch, in a second atomic,
+/// before it publishes the deadline: the next opener (after the half-open
+/// episode that followed, which began only once D was set) reads it with
+/// acquire. The same "only while our epoch is current" CAS loop writes it.
+///
 /// `Atom` is the atomic template holding the deadline (`std::atomic` in the
 /// library; the Relacy checks in `tests/relacy/` pass an adapter over
 /// `rl::atomic`), and of the state word that `publish` marks: the checks run
@@ -86,7 +101,20 @@ class OpenDeadline {
                std::chrono::milliseconds timeout) noexcept {
     // Rounded up twice (to the clock's unit, then to a whole microsecond):
     // never half-open before timeout_duration.
-    const time_point end = opened_at + ceil_duration<duration>(timeout);
+    publish_until(word, opened, opened_at + ceil_duration<duration>(timeout));
+  }
+
+  /// Whether `current` is still the word `opened` published for: same epoch
+  /// and state, `D` not yet set.
+  static constexpr bool still_ours(StateWord current, StateWord opened) noexcept {
+    return current.epoch() == opened.epoch() && current.state() == opened.state() &&
+           !current.deadline_published();
+  }
+
+  /// Step 2 of the protocol for the word `opened` (open and unforced, or
+  /// half-open; `D` clear) with the deadline `end` (rounded up to a whole
+  /// microsecond).
+  void publish_until(Atom<std::uint64_t>& word, StateWord opened, time_point end) noexcept {
     const std::uint64_t desired =
         (std::uint64_t{opened.epoch() & tag_mask} << 48) | micros_since_base(end, true);
     // CAS loop. We write only while our open period is the current one: the
@@ -99,19 +127,55 @@ class OpenDeadline {
     // acquire loads / acq_rel CAS: pair with the release of the newer opener.
     std::uint64_t current = deadline_.load(std::memory_order_acquire);
     for (;;) {
-      if (word.load(std::memory_order_acquire) != opened.bits()) return;
+      if (!still_ours(StateWord{word.load(std::memory_order_acquire)}, opened)) return;
       if (current == desired) break;
       if (deadline_.compare_exchange_weak(current, desired, std::memory_order_acq_rel,
                                           std::memory_order_acquire)) {
         break;
       }
     }
-    // One strong CAS on exactly the word we opened: an open unforced word
-    // changes only by a transition, and then it is no longer ours to mark.
-    // release: a reader that sees D (acquire) sees the deadline stored above.
-    std::uint64_t expected = opened.bits();
-    word.compare_exchange_strong(expected, opened.with_deadline_published(true).bits(),
-                                 std::memory_order_acq_rel, std::memory_order_relaxed);
+    // CAS loop setting D on the word while it is still ours. An open unforced
+    // word changes only by a transition (then it is no longer ours to mark),
+    // so for it this is one CAS on exactly the word we opened; a half-open
+    // word also changes when probes come and go, in the same epoch.
+    // acq_rel on success (release: a reader that sees D with acquire sees the
+    // deadline stored above); acquire on failure to re-check the fresh word.
+    std::uint64_t expected = word.load(std::memory_order_acquire);
+    while (still_ours(StateWord{expected}, opened)) {
+      if (word.compare_exchange_weak(expected,
+                                     StateWord{expected}.with_deadline_published(true).bits(),
+                                     std::memory_order_acq_rel, std::memory_order_acquire)) {
+        return;
+      }
+    }
+  }
+
+  /// The backoff level recorded for the open epoch `epoch`, or 0 when none
+  /// is (the record was replaced by a newer opener, or never written).
+  std::uint32_t level_of(std::uint32_t epoch) const noexcept {
+    // acquire: pairs with record_level()'s release (via the D bit's CAS chain).
+    const std::uint64_t l = level_.load(std::memory_order_acquire);
+    if ((l >> 32) != (epoch & StateWord::epoch_mask)) return 0;
+    return static_cast<std::uint32_t>(l);
+  }
+
+  /// Records `level` for the open word `opened`, while its epoch is current.
+  /// Call before publishing the word's deadline.
+  void record_level(const Atom<std::uint64_t>& word, StateWord opened,
+                    std::uint32_t level) noexcept {
+    const std::uint64_t desired = (std::uint64_t{opened.epoch()} << 32) | level;
+    // CAS loop, as for the deadline: we write only while our epoch is the
+    // current one, so a delayed opener never replaces a newer opener's level.
+    // acquire loads / acq_rel CAS: pair with the newer opener's release.
+    std::uint64_t current = level_.load(std::memory_order_acquire);
+    for (;;) {
+      if (!still_ours(StateWord{word.load(std::memory_order_acquire)}, opened)) return;
+      if (current == desired) return;
+      if (level_.compare_exchange_weak(current, desired, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        return;
+      }
+    }
   }
 
  private:
@@ -127,6 +191,8 @@ class OpenDeadline {
   // Initial tag: no epoch yet opened (epoch 0 is closed, so 0xFFFF never
   // matches before the first opening publishes).
   Atom<std::uint64_t> deadline_{tag_mask << 48};
+  // Backoff level of the current open period: epoch (27 bits) << 32 | level.
+  Atom<std::uint64_t> level_{0};
   time_point base_;
 };
 

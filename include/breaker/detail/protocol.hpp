@@ -49,23 +49,33 @@ namespace breaker::detail {
 // rejection while open, 123 instead of 122 (register allocation).
 
 /// Admission, starting from `current` (a word the caller loaded with
-/// acquire). `now()` is called at most once (only for an open word whose
-/// deadline is published: at most one clock read per rejection); `deadline`
-/// is an `OpenDeadline`. `on_change(from, to)` runs right after a CAS that
-/// changed the word (half-open entered, or a probe slot taken); then
-/// `on_decision(decision)` runs once, and its result is returned.
-template <class WordAtomic, class Deadline, class Now, class OnChange, class OnDecision>
+/// acquire). `now()` is called at most once (only for a word whose deadline
+/// is published, `deadline_may_pass`: an unforced open word, or a half-open
+/// word with a maximum wait; at most one clock read per rejection);
+/// `deadline` is an `OpenDeadline`. `refine(limits)` runs at most once, when
+/// an open word's period is over (a new half-open episode may start: issue
+/// 12 reads its close rule there, off the closed path). `on_change(from,
+/// to)` runs right after a CAS that changed the word (half-open entered, a
+/// probe slot taken, half-open back to open); then `on_decision(decision)`
+/// runs once, and its result is returned.
+template <class WordAtomic, class Deadline, class Now, class Refine, class OnChange,
+          class OnDecision>
 [[gnu::always_inline]] inline auto acquire_word(WordAtomic& word, const Deadline& deadline,
-                                                std::uint64_t current, const Limits& limits,
-                                                Now&& now, OnChange&& on_change,
+                                                std::uint64_t current, Limits limits, Now now,
+                                                Refine refine, OnChange&& on_change,
                                                 OnDecision&& on_decision) noexcept {
   std::optional<decltype(now())> checked_at;  // at most one clock read per rejection
+  bool refined = false;
   for (;;) {
     const StateWord w{current};
     bool expired = false;
-    if (open_may_expire(w)) {
+    if (deadline_may_pass(w)) {
       if (!checked_at) checked_at = now();
       expired = deadline.expired(w, *checked_at);
+      if (expired && w.state() == State::open && !refined) {
+        refine(limits);
+        refined = true;
+      }
     }
     const AcquireDecision d = decide_acquire(w, limits, expired);
     if (d.next.bits() != current) {
@@ -80,6 +90,17 @@ template <class WordAtomic, class Deadline, class Now, class OnChange, class OnD
     }
     return on_decision(d);
   }
+}
+
+/// `acquire_word` with limits that need no refinement.
+template <class WordAtomic, class Deadline, class Now, class OnChange, class OnDecision>
+[[gnu::always_inline]] inline auto acquire_word(WordAtomic& word, const Deadline& deadline,
+                                                std::uint64_t current, const Limits& limits,
+                                                Now now, OnChange&& on_change,
+                                                OnDecision&& on_decision) noexcept {
+  return acquire_word(
+      word, deadline, current, limits, now, [](Limits&) noexcept {},
+      static_cast<OnChange&&>(on_change), static_cast<OnDecision&&>(on_decision));
 }
 
 /// Publishes what an outcome does to the word (`decide_record`), starting from
@@ -102,7 +123,8 @@ template <class WordAtomic, class OnPublished>
   on_published(StateWord{current}, d.next, d.transition);
 }
 
-/// A manual transition (`reset()`, `force_open()`): `next_of(word)` is the
+/// A manual transition (`reset()`, `force_open()`, `disable()`,
+/// `metrics_only()`, `open_for()`): `next_of(word)` is the
 /// word to publish; a word equal to its input is no transition.
 /// `on_change(from, to)` runs right after the CAS that published it.
 template <class WordAtomic, class Next, class OnChange>
@@ -123,8 +145,10 @@ template <class WordAtomic, class Next, class OnChange>
 
 /// Whether the change to `to` opened the breaker with an open period that
 /// ends by itself (unforced): then the changer runs step 2 of the
-/// open-deadline protocol, `OpenDeadline::publish(word, to, now, timeout)`,
-/// with the clock read *after* the word changed.
+/// open-deadline protocol (`OpenDeadline::publish(word, to, now, timeout)`,
+/// or `publish_until(word, to, end)` for a period of another length), with
+/// the clock read *after* the word changed. (A change into half-open with a
+/// maximum wait publishes that wait the same way.)
 constexpr bool needs_open_deadline(StateWord to) noexcept {
   return to.state() == State::open && !to.forced();
 }

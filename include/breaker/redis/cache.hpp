@@ -65,42 +65,32 @@ class CircuitBreakerRedis {
     return breaker_->call(std::move(op), CachePolicy{});
   }
 
-  /// Like `execute`, but when the breaker rejects the call or `op` throws
-  /// (anything but a cancellation), returns the fallback's value instead: the
-  /// cache is bypassed and no error surfaces. The outcome is still recorded
-  /// (failures by `CachePolicy` count towards opening the breaker).
+  /// Like `execute`, but when the breaker rejects the call, the breaker's
+  /// `call_timeout` passes first, or `op` throws (anything but a cancellation),
+  /// returns the fallback's value instead: the cache is bypassed and no error
+  /// surfaces. Runs through `CircuitBreaker::call(op, CachePolicy{})`, so the
+  /// outcome is recorded as `execute` records it (failures by `CachePolicy`
+  /// count towards opening the breaker; an error reply the caller caused, e.g.
+  /// WRONGTYPE, counts as a success and is still replaced by the fallback).
   /// \param fallback `() -> R` or `() -> asio::awaitable<R>`; its exceptions propagate.
-  /// Cancellation: propagates (never replaced by the fallback).
-  /// The breaker's `call_timeout` is not applied here (this form keeps its own
-  /// permit: it serves the fallback for every non-cancellation exception, also
-  /// those `CachePolicy` counts as successes, which `CircuitBreaker::
-  /// call_with_fallback` would rethrow); bound `op` with the client's timeout.
+  /// Cancellation: propagates (never replaced by the fallback), and is recorded
+  ///   as ignored.
   template <class Op, class Fallback>
     requires detail::is_awaitable_v<std::invoke_result_t<Op&>>
   std::invoke_result_t<Op&> execute_with_fallback(Op op, Fallback fallback) {
     using R = typename detail::awaitable_traits<std::invoke_result_t<Op&>>::value_type;
-    {
-      typename breaker_type::Permit permit = breaker_->try_acquire();
-      if (permit) {
-        std::exception_ptr error;
-        try {
-          if constexpr (std::is_void_v<R>) {
-            co_await op();
-            permit.record_success();
-            co_return;
-          } else {
-            R result = co_await op();
-            permit.record_success();
-            co_return result;
-          }
-        } catch (...) {
-          error = std::current_exception();
-        }
-        const Outcome outcome = CachePolicy{}(error);
-        record(permit, outcome);
-        if (outcome == Outcome::ignored) std::rethrow_exception(error);  // cancellation
+    std::exception_ptr error;
+    try {
+      if constexpr (std::is_void_v<R>) {
+        co_await breaker_->call(std::move(op), CachePolicy{});
+        co_return;
+      } else {
+        co_return co_await breaker_->call(std::move(op), CachePolicy{});
       }
+    } catch (...) {
+      error = std::current_exception();
     }
+    if (breaker::detail::is_cancelled(error)) std::rethrow_exception(error);
     if constexpr (detail::is_awaitable_v<std::invoke_result_t<Fallback&>>) {
       if constexpr (std::is_void_v<R>) {
         co_await fallback();
@@ -124,8 +114,6 @@ class CircuitBreakerRedis {
   std::shared_ptr<breaker_type> shared_breaker() const noexcept { return breaker_; }
 
  private:
-  static void record(typename breaker_type::Permit& permit, Outcome outcome) noexcept { permit.record(outcome); }
-
   std::shared_ptr<breaker_type> breaker_;
 };
 

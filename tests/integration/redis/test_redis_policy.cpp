@@ -10,8 +10,12 @@
 
 #include "run.hpp"
 
+#include <asio/co_spawn.hpp>
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
 
 #include <optional>
@@ -221,5 +225,50 @@ TEST_CASE("cancellation is ignored and never replaced by the fallback", "[redis]
   auto fallback = [] { return 1; };
   CHECK_THROWS_AS(breaker::test::run([&] { return cache.execute_with_fallback(Cancelled{}, fallback); }), std::system_error);
   CHECK(cache.breaker().stats().ignored_calls == 1);
+  CHECK(cache.breaker().stats().failed_calls == 0);
+}
+
+TEST_CASE("execute_with_fallback applies the breaker's call_timeout and serves the fallback",
+          "[redis][cache][fallback][timeout]") {
+  breaker::testing::ManualClock clock;
+  auto config = small_config();
+  config.call_timeout = std::chrono::milliseconds(100);
+  Cache cache("c", config, clock);
+  // Waits (in real time) far longer than the test: only the breaker's timeout ends it.
+  struct Hang {
+    asio::awaitable<std::optional<std::string>> operator()() const {
+      asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::hours(1));
+      co_await timer.async_wait(asio::use_awaitable);
+      co_return std::string("late");
+    }
+  };
+  auto fallback = []() -> std::optional<std::string> { return std::string("from-db"); };
+  asio::io_context ctx;
+  std::optional<std::string> value;
+  bool done = false;
+  asio::co_spawn(ctx, cache.execute_with_fallback(Hang{}, fallback),
+                 [&](std::exception_ptr e, std::optional<std::string> v) {
+                   CHECK_FALSE(e);
+                   value = std::move(v);
+                   done = true;
+                 });
+  ctx.poll();
+  CHECK_FALSE(done);
+  clock.advance(std::chrono::milliseconds(100));  // the breaker's clock passes the deadline
+  ctx.run();
+  REQUIRE(done);
+  CHECK(value == std::optional<std::string>("from-db"));
+  CHECK(cache.breaker().stats().failed_calls == 1);  // a timeout counts as a failure here
+}
+
+TEST_CASE("execute_with_fallback replaces an error the caller caused, recorded as a success",
+          "[redis][cache][fallback]") {
+  Cache cache("c", small_config());
+  int calls = 0;
+  auto fallback = []() -> std::optional<std::string> { return std::string("fb"); };
+  const Scripted wrongtype{&calls, RedisError(errc::server_error, "WRONGTYPE x"), std::nullopt};
+  CHECK(breaker::test::run([&] { return cache.execute_with_fallback(wrongtype, fallback); }) ==
+        std::optional<std::string>("fb"));
+  CHECK(cache.breaker().stats().successful_calls == 1);
   CHECK(cache.breaker().stats().failed_calls == 0);
 }

@@ -11,7 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -71,7 +71,7 @@ inline std::string find_executable(const std::string& name,
   throw std::runtime_error(message);
 }
 
-/// A child process started with `posix_spawn`. Not copyable; movable. The destructor sends
+/// A child process started with `fork` + `execve`, killed by the kernel when the test dies. Not copyable; movable. The destructor sends
 /// SIGKILL to a child still running and reaps it, so a failing test leaves no server behind.
 class ChildProcess {
  public:
@@ -107,34 +107,39 @@ class ChildProcess {
     for (auto& a : argv_) args.push_back(a.data());
     args.push_back(nullptr);
 
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (!options.stdout_path.empty()) {
-      posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, options.stdout_path.c_str(),
-                                       O_WRONLY | O_CREAT | O_APPEND, 0644);
+    // fork + exec rather than posix_spawn: the child must ask the kernel to kill it when the
+    // test dies (PR_SET_PDEATHSIG), so a test killed by ctest's time-out (SIGKILL, no
+    // destructor) leaves no server behind. Between fork and exec the child calls only
+    // async-signal-safe functions, on strings prepared above (the test may have threads).
+    // The signal fires when the *thread* that started the child exits: start servers from a
+    // thread that outlives them (the test's own thread, as every fixture does).
+    const pid_t parent = ::getpid();
+    const char* out_path = options.stdout_path.empty() ? nullptr : options.stdout_path.c_str();
+    const char* err_path = options.stderr_path.empty() ? nullptr : options.stderr_path.c_str();
+    const char* work_dir =
+        options.working_directory.empty() ? nullptr : options.working_directory.c_str();
+    const pid_t pid = ::fork();
+    if (pid < 0) throw_errno("fork " + program);
+    if (pid == 0) {
+      // The child gets its own process group so stop() reaches anything it forks.
+      ::setpgid(0, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the test died before prctl took effect
+      auto redirect = [](const char* path, int target) {
+        const int fd = ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0 || ::dup2(fd, target) < 0) ::_exit(127);
+        ::close(fd);
+      };
+      if (out_path != nullptr) redirect(out_path, STDOUT_FILENO);
+      if (err_path != nullptr) redirect(err_path, STDERR_FILENO);
+      if (work_dir != nullptr && ::chdir(work_dir) != 0) ::_exit(127);
+      ::execve(program.c_str(), args.data(), envp.data());
+      ::_exit(127);
     }
-    if (!options.stderr_path.empty()) {
-      posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, options.stderr_path.c_str(),
-                                       O_WRONLY | O_CREAT | O_APPEND, 0644);
-    }
-    if (!options.working_directory.empty()) {
-      // glibc 2.29+: the child changes directory before exec.
-      posix_spawn_file_actions_addchdir_np(&actions, options.working_directory.c_str());
-    }
-    // The child gets its own process group so stop() reaches anything it forks.
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attributes, 0);
-    const int rc =
-        posix_spawn(&pid_, program.c_str(), &actions, &attributes, args.data(), envp.data());
-    posix_spawnattr_destroy(&attributes);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      pid_ = -1;
-      errno = rc;
-      throw_errno("posix_spawn " + program);
-    }
+    pid_ = pid;
+    // Also from the parent, so that a signal sent right after the constructor reaches the
+    // group even if the child has not run yet (one of the two calls wins; both are harmless).
+    ::setpgid(pid_, pid_);
   }
 
   ChildProcess(ChildProcess&& other) noexcept

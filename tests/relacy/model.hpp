@@ -116,6 +116,7 @@ struct Ghost {
   unsigned notifications = 0;  // listener calls (state changes)
   std::array<std::int64_t, max_epochs> opened_at{};  // per epoch: clock at the opening CAS
   std::array<bool, max_epochs> opened_unforced{};
+  std::array<std::int64_t, max_epochs> period{};     // per epoch: the open period's length
   std::array<unsigned, max_epochs> in_flight{};      // per half-open episode
   unsigned admitted = 0, rejected = 0, recorded = 0;
 };
@@ -190,6 +191,12 @@ class ModelBreaker {
                             [this](StateWord from, StateWord to) { changed(from, to); });
   }
 
+  /// CircuitBreaker::open_for(d): open now, half-open `ms` after the CAS.
+  void open_for(std::int64_t ms) {
+    detail::transition_word(word_, detail::after_open_for,
+                            [this, ms](StateWord from, StateWord to) { changed(from, to, ms); });
+  }
+
   /// CircuitBreaker::state() (observe()): never half-open early.
   State state() {
     const StateWord w{word_.load(std::memory_order::acquire)};
@@ -199,7 +206,7 @@ class ModelBreaker {
     if (s == State::half_open && w.state() == State::open) {
       // Unwrapped epochs: the word's epoch is the ghost's.
       RL_ASSERT(w.epoch() < max_epochs && g_.opened_unforced[w.epoch()]);
-      RL_ASSERT(g_.now_ms >= g_.opened_at[w.epoch()] + config_.timeout.count());
+      RL_ASSERT(g_.now_ms >= g_.opened_at[w.epoch()] + g_.period[w.epoch()]);
     }
     return s;
   }
@@ -220,7 +227,9 @@ class ModelBreaker {
 
  private:
   // CircuitBreaker::after_transition, plus the ghost's bookkeeping.
-  void changed(StateWord from, StateWord to) {
+  // `period_ms` < 0: the breaker's own open period (timeout_duration);
+  // otherwise open_for's.
+  void changed(StateWord from, StateWord to, std::int64_t period_ms = -1) {
     // Every change is reported once and in order.
     RL_ASSERT(from.bits() == g_.word ||
               from.bits() == StateWord{g_.word}.with_deadline_published(true).bits());
@@ -236,23 +245,31 @@ class ModelBreaker {
     if (from.state() == State::open && to.state() == State::half_open) {
       // Never half-open before timeout_duration since the opening CAS.
       RL_ASSERT(g_.opened_unforced[g_.epoch - 1]);
-      RL_ASSERT(g_.now_ms >= g_.opened_at[g_.epoch - 1] + config_.timeout.count());
+      RL_ASSERT(g_.now_ms >= g_.opened_at[g_.epoch - 1] + g_.period[g_.epoch - 1]);
     }
     // As CircuitBreaker::after_transition with the default open-duration
     // policy (fixed, no jitter, no half-open maximum wait): a new epoch whose
     // word is open and unforced records its backoff level, then publishes the
     // end of its open period.
     if (from.epoch() != to.epoch() && detail::needs_open_deadline(to)) {
+      const bool own_period = period_ms < 0;
       g_.opened_at[g_.epoch] = g_.now_ms;
       g_.opened_unforced[g_.epoch] = true;
+      g_.period[g_.epoch] = own_period ? config_.timeout.count() : period_ms;
       std::uint32_t level = 0;
       if (from.state() == State::open) {
         level = deadline_.level_of(from.epoch());
       } else if (from.state() == State::half_open) {
-        level = deadline_.level_of((from.epoch() - 1) & StateWord::epoch_mask) + 1;
+        level = deadline_.level_of((from.epoch() - 1) & StateWord::epoch_mask);
+        if (own_period) ++level;
       }
       deadline_.record_level(word_, to, level);
-      deadline_.publish(word_, to, ModelClock::now(), config_.timeout);
+      const auto now = ModelClock::now();
+      if (own_period) {
+        deadline_.publish(word_, to, now, config_.timeout);
+      } else {
+        deadline_.publish_until(word_, to, now + std::chrono::milliseconds{period_ms});
+      }
     }
     if (from.state() != to.state()) ++g_.notifications;  // the listener call
   }

@@ -184,6 +184,28 @@ struct ProbeEpisodes : Scenario<ProbeEpisodes, 2> {
   }
 };
 
+// open_for() (issue 12) racing an opening failure, the expiry and a probe:
+// each open period, the breaker's own (10 ms) or open_for's (25 ms), is waited
+// out in full.
+struct OpenFor : Scenario<OpenFor, 2> {
+  OpenFor() : Scenario(config(1, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      cb.advance(10);
+      Ticket p = cb.acquire();
+      if (p.admitted) cb.record(p, Outcome::success);
+    } else {
+      cb.open_for(25);
+      (void)cb.state();
+      cb.advance(10);
+      Ticket b = cb.acquire();
+      if (b.admitted) cb.record(b, Outcome::failure);
+    }
+  }
+};
+
 struct Run {
   const char* name;
   const char* what;
@@ -210,6 +232,8 @@ std::vector<Run> runs() {
        0, 5, sim<ResetForceOpen>()},
       {"stale_after_wrap", "an old permit's failure racing four transitions (issue 8 bug 2)",
        rl::sched_bound, 0, 6, sim<StaleAfterWrap>()},
+      {"open_for", "open_for() racing an opening failure, the expiry and a probe",
+       rl::sched_bound, 0, 3, sim<OpenFor>()},
       {"probe_episodes", "a hung probe of an earlier episode (issue 8 bug 7)", rl::sched_full, 0,
        0, sim<ProbeEpisodes>()},
   };

@@ -292,7 +292,9 @@ int run_one(const Run& r, bool expect_failure) {
     // The failing assertion, then the end of the history that led to it.
     std::istringstream lines(read_file(log));
     std::vector<std::string> all;
-    for (std::string line; std::getline(lines, line);) all.push_back(line);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("% (") == std::string::npos) all.push_back(line);  // not a progress line
+    }
     for (std::size_t i = 0; i < all.size() && i < 3; ++i) std::cout << "  | " << all[i] << "\n";
     std::cout << "  | ...\n";
     for (std::size_t i = all.size() > 24 ? all.size() - 21 : 3; i < all.size(); ++i) {

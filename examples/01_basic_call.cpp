@@ -43,6 +43,7 @@ class FlakyService {
 };
 
 asio::awaitable<void> demo(breaker::CircuitBreaker<>& cb, FlakyService& service) {
+  // [docs:first-call]
   // call() takes a callable returning an awaitable, and invokes it only when admitted.
   auto fetch = [&service] { return service.fetch(); };
 
@@ -56,6 +57,7 @@ asio::awaitable<void> demo(breaker::CircuitBreaker<>& cb, FlakyService& service)
       std::cout << "   call " << i << " failed: " << e.what() << '\n';
     }
   }
+  // [docs:first-call]
 
   std::cout << "2. While open, calls are rejected at once, without calling the service.\n";
   try {
@@ -80,21 +82,27 @@ asio::awaitable<void> demo(breaker::CircuitBreaker<>& cb, FlakyService& service)
 }  // namespace
 
 int main() {
+  // [docs:builder]
   breaker::CircuitBreaker<> cb{"inventory", breaker::CircuitBreakerConfig::builder()
                                                 .failure_threshold(3)
                                                 .minimum_request_threshold(0)
                                                 .timeout_duration(std::chrono::milliseconds(200))
                                                 .build()};
+  // [docs:builder]
+  // [docs:listener]
   cb.on_state_change([](const breaker::StateTransition& t) {
     std::cout << "   [" << t.breaker_name << "] " << breaker::to_string(t.from) << " -> " << t.to
               << '\n';
   });
+  // [docs:listener]
 
+  // [docs:run]
   FlakyService service{3};
   asio::io_context ctx;
   std::exception_ptr error;
   asio::co_spawn(ctx, demo(cb, service), [&](std::exception_ptr e) { error = e; });
   ctx.run();
+  // [docs:run]
 
   if (error) {
     try {

@@ -183,6 +183,7 @@ int main(int argc, char** argv) {
   try {
     simulate_traffic();
 
+    // [docs:metrics-exposer]
     // The recommended way in: a prometheus::Collectable of the breaker registry (here the
     // global one), registered with the Exposer. It must live as long as it is scraped.
     const auto metrics = breaker::make_circuit_breaker_collectable(
@@ -193,6 +194,7 @@ int main(int argc, char** argv) {
     callbacks.end_request = end_request;
     prometheus::Exposer exposer{"127.0.0.1:" + std::to_string(options->port), 2, &callbacks};
     exposer.RegisterCollectable(metrics);
+    // [docs:metrics-exposer]
 
     const auto ports = exposer.GetListeningPorts();
     if (ports.empty()) throw std::runtime_error("the server has no listening port");

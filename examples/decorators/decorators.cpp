@@ -108,10 +108,12 @@ asio::awaitable<void> demo() {
 
   std::cout << "1. A coroutine call through with_circuit_breaker.\n";
   WeatherService weather;
+  // [docs:with-circuit-breaker]
   // Named before the co_await (a g++ 12 bug destroys the captures of a lambda written inside a
   // co_await expression twice); invoked only when the breaker admits the call.
   auto forecast = [&weather] { return weather.forecast("Lisbon"); };
   std::string result = co_await with_circuit_breaker("weather", config, forecast);
+  // [docs:with-circuit-breaker]
   expect(result == "sunny in Lisbon", "the forecast is \"" + result + "\"");
   const auto weather_breaker = breaker::global_registry().get("weather");
   expect(weather_breaker->stats().successful_calls == 1, "the \"weather\" breaker saw 1 success");
@@ -136,8 +138,10 @@ asio::awaitable<void> demo() {
     error = std::current_exception();
   }
   expect(is_rejection(error), "the next call is rejected (errc::open)");
+  // [docs:with-fallback]
   auto cached = [] { return std::string("cached: mild in Lisbon"); };
   result = co_await with_circuit_breaker_and_fallback("weather", config, forecast, cached);
+  // [docs:with-fallback]
   expect(result == "cached: mild in Lisbon", "with a fallback: \"" + result + "\"");
   expect(weather.calls == calls_when_opened, "the service was not called while open");
 

@@ -49,6 +49,7 @@ using Traits = restinio::traits_t<restinio::asio_timer_manager_t, restinio::null
 
 std::unique_ptr<Router> make_router(std::shared_ptr<breaker::ServerGuard> guard) {
   auto router = std::make_unique<Router>();
+  // [docs:guarded-routes]
   // The guarded handler returns its response without done(): the guard reads its status.
   router->http_get("/api/inventory",
                    breaker::restinio::guarded(guard, [](const restinio::request_handle_t& req,
@@ -65,6 +66,7 @@ std::unique_ptr<Router> make_router(std::shared_ptr<breaker::ServerGuard> guard)
   router->http_get("/metrics", breaker::restinio::metrics_handler([] {
                      return breaker::circuit_breaker_metrics_text(breaker::global_registry());
                    }));
+  // [docs:guarded-routes]
   return router;
 }
 
@@ -113,8 +115,10 @@ int main() {
   try {
     // The breaker: the HTTP-API preset (opens after 5 consecutive failures once 10 requests were
     // seen; stays open 30 s).
+    // [docs:server-guard]
     auto guard = std::make_shared<breaker::ServerGuard>(breaker::get_circuit_breaker(
         "inventory-api", breaker::CircuitBreakerConfig::for_http_api()));
+    // [docs:server-guard]
 
     // The server on 127.0.0.1, a free port, one io thread.
     asio::io_context io;

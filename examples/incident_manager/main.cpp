@@ -487,6 +487,7 @@ class Demo {
     router->http_get("/health", breaker::restinio::health_handler(registry_));
     router->http_get("/metrics", breaker::restinio::metrics_handler(
                                      [this] { return breaker::circuit_breaker_metrics_text(registry_); }));
+    // [docs:guarded-async]
     // The guarded endpoint: asynchronous form (the handler owns the admission and settles it
     // with the status of the reply it sends later).
     router->http_get("/api/alerts",
@@ -498,6 +499,7 @@ class Demo {
                                           [this](std::exception_ptr) { --tasks_; });
                            return restinio::request_accepted();
                          }));
+    // [docs:guarded-async]
     router->non_matched_request_handler([](const restinio::request_handle_t& req) {
       return req->create_response(restinio::status_not_found())
           .append_header(restinio::http_field::content_type, "text/plain; charset=utf-8")
@@ -517,6 +519,7 @@ class Demo {
 
   /// The sentinel's alerts through its breaker (breaker::http's CircuitBreakerHttpClient:
   /// transport errors, 5xx and 429 are failures), else the cached copy.
+  // [docs:fetch-alerts]
   asio::awaitable<Fetched> fetch_alerts() {
     Fetched fetched;
     try {
@@ -542,7 +545,9 @@ class Demo {
     }
     co_return fetched;
   }
+  // [docs:fetch-alerts]
 
+  // [docs:serve-alerts]
   asio::awaitable<void> serve_alerts(restinio::request_handle_t req, breaker::Admission admission) {
     Fetched fetched = co_await fetch_alerts();
     const bool unavailable = fetched.source == Fetched::Source::none;
@@ -562,6 +567,7 @@ class Demo {
     }
     breaker::restinio::respond(admission, response);
   }
+  // [docs:serve-alerts]
 
   asio::awaitable<void> poll_sentinel() {
     asio::steady_timer timer(io_);
@@ -590,7 +596,9 @@ class Demo {
 
   /// One new alert: summarise (LLM, call_timeout, fallback), store, cache, notify.
   asio::awaitable<void> handle_alert(json alert) {
+    // [docs:llm-summary]
     auto summarise = [this, alert]() -> asio::awaitable<std::string> {
+      // [docs:http-request]
       breaker::http::Request request;
       request.method = breaker::http::Method::post;
       request.url = llm_->url("/v1/summarise");
@@ -598,6 +606,7 @@ class Demo {
       request.body = json{{"alert", alert}}.dump();
       request.timeout = 5s;  // the breaker's call_timeout (400 ms) comes first
       breaker::http::Response response = co_await http_->request(std::move(request));
+      // [docs:http-request]
       if (response.status != 200) throw std::runtime_error(fmt::format("LLM answered {}", response.status));
       co_return json::parse(response.body).at("summary").get<std::string>();
     };
@@ -606,6 +615,7 @@ class Demo {
       return "(automatic summary unavailable) " + alert.value("title", std::string("alert"));
     };
     std::string summary = co_await llm_cb_->call_with_fallback(summarise, fallback);
+    // [docs:llm-summary]
 
     const std::string id = alert["id"].get<std::string>();
     json incident = {{"id", id},       {"title", alert["title"]}, {"severity", alert["severity"]},

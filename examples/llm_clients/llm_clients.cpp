@@ -63,6 +63,7 @@ struct Alert {
   std::string severity;
 };
 
+// [docs:plain-client]
 class SentinelClient {
  public:
   SentinelClient(std::shared_ptr<breaker::http::Client> http, std::string base)
@@ -79,6 +80,8 @@ class SentinelClient {
   std::shared_ptr<breaker::http::Client> http_;
   std::string base_;
 };
+
+// [docs:plain-client]
 
 class ShieldClient {
  public:
@@ -128,10 +131,12 @@ class GovernanceClient {
 // ---------------------------------------------------------------------------
 // The seed's four protected clients: one line each.
 // ---------------------------------------------------------------------------
+// [docs:client-with-breaker]
 using SentinelClientWithBreaker = breaker::ClientWithBreaker<SentinelClient>;
 using ShieldClientWithBreaker = breaker::ClientWithBreaker<ShieldClient>;
 using EdgeAgentClientWithBreaker = breaker::ClientWithBreaker<EdgeAgentClient>;
 using GovernanceClientWithBreaker = breaker::ClientWithBreaker<GovernanceClient>;
+// [docs:client-with-breaker]
 
 // ---------------------------------------------------------------------------
 // The four services, on loopback (stand-ins for the real ones).
@@ -194,6 +199,7 @@ int main() {
   });
 
   asio::io_context io;
+  // [docs:client-with-breaker-use]
   auto http = std::make_shared<breaker::http::Client>(io.get_executor());
   const auto preset = breaker::CircuitBreakerConfig::for_llm_service();
   SentinelClientWithBreaker sentinel{SentinelClient{http, sentinel_service.base()}, "sentinel", preset};
@@ -201,10 +207,13 @@ int main() {
   EdgeAgentClientWithBreaker edge{EdgeAgentClient{http, edge_service.base()}, "edge-agent", preset};
   GovernanceClientWithBreaker governance{GovernanceClient{http, governance_service.base()}, "governance",
                                          preset};
+  // [docs:client-with-breaker-use]
 
   auto scenario = [&]() -> asio::awaitable<void> {
     // All calls automatically protected.
+    // [docs:client-call]
     const std::vector<Alert> alerts = co_await sentinel.call(&SentinelClient::fetch_alerts, 10);
+    // [docs:client-call]
     expect(alerts.size() == 2 && alerts[0].severity == "high", "sentinel: fetch_alerts(10) returns 2 alerts");
     expect(co_await shield.call(&ShieldClient::validate_content, std::string("hello")),
            "shield: harmless content is safe");

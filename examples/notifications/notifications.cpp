@@ -89,6 +89,7 @@ int main() {
   const std::filesystem::path spool = std::filesystem::temp_directory_path() /
                                       ("breaker-notifications-" + std::to_string(::getpid()));
 
+  // [docs:notifier-options]
   // for_notifications() defaults, made quicker for a demo: open after 3 failures for 300 ms.
   notify::NotifierOptions options;
   options.breaker.failure_threshold = 3;
@@ -106,10 +107,13 @@ int main() {
   slack_config.webhook_url = sink.url("/slack");
   notify::WebhookConfig webhook_config;
   webhook_config.url = sink.url("/hook");
+  // [docs:notifier-options]
 
   bool ok = true;
   {
+    // [docs:notifier]
     notify::SlackSenderWithBreaker slack(io.get_executor(), notify::SlackSender(client, slack_config), options);
+    // [docs:notifier]
     notify::WebhookSenderWithBreaker webhook(io.get_executor(), notify::WebhookSender(client, webhook_config),
                                              options);
 

@@ -37,12 +37,14 @@ asio::awaitable<void> demo(breaker::postgres::CircuitBreakerStore<example::Incid
   using example::IncidentStore;
   co_await store.call(&IncidentStore::migrate);
 
+  // [docs:postgres-call]
   const example::Incident created =
       co_await store.call(&IncidentStore::create, std::string("API latency above SLO"), std::string("high"));
   std::printf("created incident #%lld: %s [%s]\n", static_cast<long long>(created.id), created.title.c_str(),
               created.severity.c_str());
 
   const std::optional<example::Incident> fetched = co_await store.call(&IncidentStore::get, created.id);
+  // [docs:postgres-call]
   expect(fetched && fetched->title == created.title, "get returns the incident");
 
   const bool updated = co_await store.call(&IncidentStore::update_status, created.id, std::string("acknowledged"));
@@ -90,10 +92,12 @@ int main(int argc, char** argv) {
       config.port = own_server->port();
     }
 
+    // [docs:postgres-store]
     asio::io_context ctx;
     auto conn = std::make_shared<breaker::postgres::Connection>(ctx.get_executor(), config);
     // for_database() defaults: 10 failures open it for 10 s; SQLSTATE decides what a failure is.
     breaker::postgres::CircuitBreakerStore<example::IncidentStore> store(example::IncidentStore(conn), "incident-store");
+    // [docs:postgres-store]
 
     std::exception_ptr error;
     asio::co_spawn(ctx, demo(store), [&](std::exception_ptr e) { error = e; });

@@ -37,6 +37,7 @@ std::optional<std::string> read_from_database(const std::string& key) {
   return "profile-of-" + key;
 }
 
+// [docs:redis-cache-aside]
 // Cache-aside: Redis first; on a miss, the database, then fill the cache. With the cache down
 // or its breaker open, the fallback goes straight to the database and no error surfaces.
 asio::awaitable<std::optional<std::string>> lookup(breaker::redis::CircuitBreakerRedis<>& cache,
@@ -52,6 +53,7 @@ asio::awaitable<std::optional<std::string>> lookup(breaker::redis::CircuitBreake
   co_await cache.execute_with_fallback(fill, skip);
   co_return value;
 }
+// [docs:redis-cache-aside]
 
 asio::awaitable<void> demo(breaker::redis::CircuitBreakerRedis<>& cache, breaker::redis::Connection& redis,
                            breaker::test::RedisServer* own_server) {

@@ -201,7 +201,8 @@ class CircuitBreaker {
   /// half-open, `force_open()`: no open period ends by itself).
   /// In the short window while the thread that opened the breaker has not yet
   /// published the period's end, the configured `timeout_duration` (the
-  /// period starts no earlier than now).
+  /// period starts no earlier than now; an estimate when backoff, jitter or
+  /// `open_for` gives the period another length).
   /// Thread safety: any thread, lock-free: one load of the state word, one
   /// load of the deadline, one clock read (the config is read only in that
   /// window). A snapshot: the state may change right after. Never throws.

@@ -108,3 +108,32 @@ TEST_CASE("an open breaker never turns half-open before timeout_duration has ela
   clock.advance(1us + 1ns);
   CHECK(b.state() == State::half_open);
 }
+
+// Found by the differential test extended for issue 12 (a random sequence of
+// the default base seeds, shrunk to 11 steps: a half-open episode
+// begun without a maximum wait, update_config adding one, a probe dropped and
+// another admitted); fixed in 0862714. acquire_slow runs the post-change
+// bookkeeping after every CAS, also after taking a probe slot in the same
+// epoch, and that bookkeeping published a half-open wait: the breaker went
+// back to open 14 ms later although the episode had begun with no wait.
+TEST_CASE("taking a probe slot never starts a half-open maximum wait",
+          "[reliability][regression][issue12]") {
+  ManualClock clock;
+  auto config = opens_on_first_failure();
+  config.half_open_max_requests = 1;
+  config.success_threshold = 2;
+  Breaker b("probe-slot", config, clock);
+  b.try_acquire().record_failure();
+  clock.advance(100ms);
+  auto first = b.try_acquire();  // half-open, no wait configured
+  REQUIRE(first.admitted_in() == State::half_open);
+  config.max_wait_in_half_open = 14ms;
+  b.update_config(config);
+  first.record_ignored();        // gives the slot back
+  auto second = b.try_acquire();  // same episode, same epoch
+  REQUIRE(second.admitted_in() == State::half_open);
+  clock.advance(1h);
+  CHECK(b.state() == State::half_open);
+  second.record_success();
+  CHECK(b.stats().consecutive_successes == 1);
+}

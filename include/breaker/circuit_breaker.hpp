@@ -33,6 +33,7 @@
 #include "breaker/detail/open_duration.hpp"
 #include "breaker/detail/protocol.hpp"
 #include "breaker/detail/state_word.hpp"
+#include "breaker/detail/striped_mutex.hpp"
 #include "breaker/detail/timeout_race.hpp"
 
 #include <asio/awaitable.hpp>
@@ -175,7 +176,9 @@ class CircuitBreaker {
   void update_config(const CircuitBreakerConfig& config) {
     std::string message;
     if (config.validate(&message)) throw CircuitBreakerError(errc::invalid_config, name_, message);
-    std::lock_guard lock(config_writer_);  // writers only; readers never take it
+    // Writers only; readers never take it. One of a few mutexes shared by all
+    // breakers (an update is rare and short), not 40 bytes in each.
+    std::lock_guard lock(detail::striped_mutex(this));
     const CircuitBreakerConfig old = config_.load();
     if (config == old) return;
     if (config.jitter_seed != old.jitter_seed) jitter_.reseed(config.jitter_seed);
@@ -249,11 +252,15 @@ class CircuitBreaker {
 
   /// Transitions made so far from `from` to `to` (each counted once, when made).
   std::uint64_t transitions(State from, State to) const noexcept {
+    if (from == to || static_cast<std::size_t>(from) >= state_count ||
+        static_cast<std::size_t>(to) >= state_count) {
+      return 0;
+    }
     return transitions_[index(from, to)].load(std::memory_order_relaxed);
   }
 
   /// The call-duration histogram (empty while `record_call_durations` is off).
-  CallDurations call_durations() const noexcept { return durations_.snapshot(); }
+  CallDurations call_durations() const noexcept { return durations_.snapshot(counters_); }
 
   // --- manual control -------------------------------------------------------
 
@@ -367,23 +374,29 @@ class CircuitBreaker {
                   "Use `co_await breaker.call(op)` instead.");
     const detail::Rules rules = config_.rules();
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
-    if (Word{bits}.state() != State::closed) [[unlikely]] {
-      Permit permit = try_acquire();
-      if (!permit) throw_open();
-      return run_sync(f, permit, policy);
+    const std::size_t slot = detail::current_thread_slot;
+    // Not closed, or a thread without an exclusive counter slot (its first
+    // call, or one beyond the exclusive slots): the general path, out of line.
+    if (Word{bits}.state() != State::closed || slot >= detail::exclusive_slots) [[unlikely]] {
+      return execute_general(f, policy);
     }
-    // Closed fast path: no Permit object, one thread-slot lookup for the
-    // counts and the duration, and after the call one load compared with the
-    // word seen at admission (a steady closed word that did not change needs
-    // no write). always_inline: without it GCC stops inlining execute() and
-    // the durations-off path costs 20 instructions more.
-    const unsigned slot = detail::thread_slot();
-    const std::uint64_t n = counters_.add_at(slot, detail::CallCounters::admitted);
+    // Closed fast path: no Permit object, one TLS load for the counts and the
+    // duration (this thread's own counter line, plain increments), and after
+    // the call one load compared with the word seen at admission (a steady
+    // closed word that did not change needs no write). always_inline: without
+    // it GCC stops inlining execute() and the durations-off path costs 20
+    // instructions more.
+    detail::CallCounters::Line& line = counters_.exclusive_line(slot);
     Timing timing = Timing::none;
     if (rules.record_call_durations()) {
+      const std::uint64_t n = line.bump(detail::CallCounters::admitted);
       // A timed sample (1 call in duration_sample_every) runs out of line.
-      if (durations_.is_sampled(n)) [[unlikely]] return execute_timed(f, slot, bits, policy);
+      if (durations_.is_sampled(n)) [[unlikely]] {
+        return execute_timed(f, static_cast<unsigned>(slot), bits, policy);
+      }
       timing = Timing::held;
+    } else {
+      line.increment(detail::CallCounters::admitted);
     }
     detail::Returned<R> out;
     try {
@@ -392,10 +405,23 @@ class CircuitBreaker {
       record_closed_throw(policy, Word{bits}.epoch(), timing, 0);
       throw;
     }
-    const Outcome outcome = classify_closed_value(policy, out, slot);
+    const Outcome outcome = classify_closed_value(policy, out, static_cast<unsigned>(slot));
     // Outside the try: a throw from moving the value out is not a second outcome.
-    if (timing == Timing::held) durations_.record_held(slot);
-    record_closed_value(slot, bits, outcome);
+    // A held call is one more pending held call of this slot (see
+    // detail/duration_histogram.hpp): one increment on the same line.
+    if (timing == Timing::held) line.increment(detail::CallCounters::held);
+    if (outcome == Outcome::success) [[likely]] {
+      line.increment(detail::CallCounters::successful);
+      // Steady and unchanged: nothing shared to write (the likely case, each
+      // test marked so that GCC lays it out as the fall-through).
+      if (!detail::closed_steady_bits(bits)) [[unlikely]] {
+        record_closed_outcome(Word{bits}.epoch(), Outcome::success);
+      } else if (word_.load(std::memory_order_acquire) != bits) [[unlikely]] {
+        record_closed_outcome(Word{bits}.epoch(), Outcome::success);
+      }
+    } else {
+      record_closed_value(static_cast<unsigned>(slot), bits, outcome);
+    }
     return out.take();
   }
 
@@ -510,8 +536,13 @@ class CircuitBreaker {
 
   time_point now() const noexcept { return clock_.now(); }
 
+  // One counter per pair of different states (a state to itself is not a
+  // transition: transitions(s, s) is 0).
+  static constexpr std::size_t transition_pairs = state_count * (state_count - 1);
   static constexpr std::size_t index(State from, State to) noexcept {
-    return static_cast<std::size_t>(from) * state_count + static_cast<std::size_t>(to);
+    const auto f = static_cast<std::size_t>(from);
+    const auto t = static_cast<std::size_t>(to);
+    return f * (state_count - 1) + (t < f ? t : t - 1);
   }
 
   // The time left open, in whole milliseconds rounded up, for a rejection.
@@ -642,7 +673,7 @@ class CircuitBreaker {
   void finish(const Permit& permit, Outcome outcome) noexcept {
     const unsigned slot = detail::thread_slot();
     record_duration(slot, permit.timing_, permit.start_);
-    counters_.add_at(slot, outcome_counter(outcome));
+    counters_.count_at(slot, outcome_counter(outcome));
     std::uint64_t current = word_.load(std::memory_order_acquire);
     if (permit.admitted_in_ == State::closed || permit.admitted_in_ == State::metrics_only) {
       // The common cases write nothing shared: a success in a steady closed
@@ -696,39 +727,91 @@ class CircuitBreaker {
   // it counts its admission, runs, and compares the word with the one it was
   // admitted on. Only an outcome that changes the word takes the CAS path.
 
-  // Records a closed-state call whose coroutine frame was destroyed before it
-  // finished (cancellation by destruction): ignored, which changes no word.
-  struct ClosedCallGuard {
+  // A closed-state call of the coroutine fast path from admission to outcome:
+  // the word it was admitted on and its duration timing. Armed (breaker set)
+  // until the outcome is recorded; a frame destroyed before that
+  // (cancellation by destruction) records its call as ignored, which changes
+  // no word. Not armed: the call was not admitted on the fast path.
+  struct ClosedCall {
     CircuitBreaker* breaker;
-    Timing timing;
+    std::uint64_t bits;
     std::uint64_t start;
-    ~ClosedCallGuard() {
-      if (breaker == nullptr) return;
-      const unsigned slot = detail::thread_slot();
-      breaker->record_duration(slot, timing, start);
-      breaker->counters_.add_at(slot, detail::CallCounters::ignored);
+    Timing timing;
+    [[gnu::always_inline]] ~ClosedCall() {
+      if (breaker != nullptr) [[unlikely]] breaker->record_abandoned_closed(timing, start);
     }
   };
 
+  // Admission of the coroutine fast path: armed when closed without a call
+  // timeout. One function, so that the rules, the word and the admission count
+  // stay out of the coroutine frame (GCC keeps every variable whose scope
+  // spans a suspension point in the frame).
+  [[gnu::always_inline]] ClosedCall admit_closed_call() noexcept {
+    const detail::Rules rules = config_.rules();
+    const std::uint64_t bits = word_.load(std::memory_order_acquire);
+    if (Word{bits}.state() != State::closed || rules.has_call_timeout()) [[unlikely]] {
+      return ClosedCall{nullptr, bits, 0, Timing::none};
+    }
+    const unsigned slot = detail::exclusive_thread_slot();
+    if (!rules.record_call_durations()) {
+      counters_.count_at(slot, detail::CallCounters::admitted);
+      return ClosedCall{this, bits, 0, Timing::none};
+    }
+    const std::uint64_t n = counters_.add_at(slot, detail::CallCounters::admitted);
+    const Timing timing = durations_.is_sampled(n) ? Timing::timed : Timing::held;
+    return ClosedCall{this, bits, start_of(timing), timing};
+  }
+
+  // The outcome of a fast-path call that returned (its value classified):
+  // disarms it and records on the slot of the thread it finished on.
+  [[gnu::always_inline]] void finish_closed_call(ClosedCall& call, Outcome outcome) noexcept {
+    call.breaker = nullptr;
+    const unsigned slot = detail::exclusive_thread_slot();
+    record_duration(slot, call.timing, call.start);
+    record_closed_value(slot, call.bits, outcome);
+  }
+
+  [[gnu::noinline]] void record_abandoned_closed(Timing timing, std::uint64_t start) noexcept {
+    const unsigned slot = detail::thread_slot();
+    record_duration(slot, timing, start);
+    counters_.count_at(slot, detail::CallCounters::ignored);
+  }
+
   // --- call durations (see detail/duration_histogram.hpp) ---------------------
   // Whether the n-th admission of this thread slot is untracked, held or timed.
-  Timing timing_of(detail::Rules rules, std::uint64_t n) const noexcept {
+  [[gnu::always_inline]] Timing timing_of(detail::Rules rules, std::uint64_t n) const noexcept {
     if (!rules.record_call_durations()) return Timing::none;
     return durations_.is_sampled(n) ? Timing::timed : Timing::held;
   }
-  std::uint64_t start_of(Timing timing) const noexcept {
+  [[gnu::always_inline]] std::uint64_t start_of(Timing timing) const noexcept {
     return timing == Timing::timed ? detail::call_timestamp(clock_) : 0;
   }
-  void record_duration(unsigned slot, Timing timing, std::uint64_t start) noexcept {
+  [[gnu::always_inline]] void record_duration(unsigned slot, Timing timing,
+                                              std::uint64_t start) noexcept {
     if (timing == Timing::held) {
-      durations_.record_held(slot);
+      durations_.record_held(slot, counters_);
     } else if (timing == Timing::timed) {
       record_timed_duration(slot, start);
     }
   }
   [[gnu::noinline]] void record_timed_duration(unsigned slot, std::uint64_t start) noexcept {
-    durations_.record_timed(slot,
-                            detail::call_elapsed_ns<Clock>(start, detail::call_timestamp(clock_)));
+    durations_.record_timed(
+        slot, detail::call_elapsed_ns<Clock>(start, detail::call_timestamp(clock_)), counters_);
+  }
+
+  // execute() when not closed, or on a thread without an exclusive slot.
+  template <class F, class Policy>
+  [[gnu::noinline]] std::invoke_result_t<F&> execute_general(F& f, const Policy& policy) {
+    Permit permit = try_acquire();
+    if (!permit) throw_open();
+    return run_sync(f, permit, policy);
+  }
+
+  // Whether a closed success admitted on `admitted_bits` leaves the word as it
+  // is (steady and unchanged since): then nothing shared is written.
+  [[gnu::always_inline]] bool closed_success_is_steady(std::uint64_t admitted_bits) const noexcept {
+    const bool steady_word = detail::closed_steady_bits(admitted_bits);
+    return steady_word && word_.load(std::memory_order_acquire) == admitted_bits;
   }
 
   // execute()'s closed fast path for a timed sample, out of line.
@@ -773,28 +856,25 @@ class CircuitBreaker {
     try {
       return detail::classify_returned(policy, out);
     } catch (...) {
-      counters_.add_at(slot, detail::CallCounters::ignored);
+      counters_.count_at(slot, detail::CallCounters::ignored);
       throw;
     }
   }
 
   // A classified closed outcome; with the default policy `outcome` is the
   // constant success and this is record_closed_success.
-  void record_closed_value(unsigned slot, std::uint64_t admitted_bits, Outcome outcome) noexcept {
+  [[gnu::always_inline]] void record_closed_value(unsigned slot, std::uint64_t admitted_bits, Outcome outcome) noexcept {
     if (outcome == Outcome::success) [[likely]] {
       record_closed_success(slot, admitted_bits);
       return;
     }
-    counters_.add_at(slot, outcome_counter(outcome));
+    counters_.count_at(slot, outcome_counter(outcome));
     if (outcome == Outcome::failure) record_closed_outcome(Word{admitted_bits}.epoch(), outcome);
   }
 
-  void record_closed_success(unsigned slot, std::uint64_t admitted_bits) noexcept {
-    counters_.add_at(slot, detail::CallCounters::successful);
-    if (detail::closed_steady(Word{admitted_bits}) &&
-        word_.load(std::memory_order_acquire) == admitted_bits) [[likely]] {
-      return;
-    }
+  [[gnu::always_inline]] void record_closed_success(unsigned slot, std::uint64_t admitted_bits) noexcept {
+    counters_.count_at(slot, detail::CallCounters::successful);
+    if (closed_success_is_steady(admitted_bits)) [[likely]] return;
     record_closed_outcome(Word{admitted_bits}.epoch(), Outcome::success);
   }
 
@@ -851,27 +931,27 @@ class CircuitBreaker {
   // The one coroutine behind call() and call_with_fallback(): admission (the
   // closed fast path or a Permit), the operation (raced against call_timeout
   // when there is one), one classified outcome, then the value, the exception
-  // or the fallback.
+  // or the fallback. One coroutine, with no co_await of our own between the
+  // caller's and the operation's: Asio checks the caller's cancellation at
+  // every co_await of an awaitable (throw_if_cancelled), and an extra one
+  // would turn a call admitted and recorded as ignored into one never
+  // admitted, or a recorded timeout into a cancellation.
   template <class Op, class Fallback, class Policy>
   std::invoke_result_t<Op&> run_call(Op op, Fallback fallback, Policy policy) {
     using Traits = detail::awaitable_traits<std::invoke_result_t<Op&>>;
     using R = typename Traits::value_type;
     using Executor = typename Traits::executor_type;
     constexpr bool has_fallback = !std::is_same_v<Fallback, detail::NoFallback>;
-    const detail::Rules rules = config_.rules();
-    const std::uint64_t bits = word_.load(std::memory_order_acquire);
     std::exception_ptr error;  // the exception, when there was one
     FallbackReason reason = FallbackReason::failed;
-    if (Word{bits}.state() == State::closed && !rules.has_call_timeout()) {
+    // The admission in one function, so that the rules, the word and the
+    // admission count stay out of the coroutine frame.
+    ClosedCall call = admit_closed_call();
+    if (call.breaker != nullptr) [[likely]] {
       // Closed fast path, as in execute(), with two differences: the
       // coroutine may resume on another thread, so counts after the await
       // look up the thread's slot again; and a frame destroyed while
-      // suspended must still record its call (as ignored), which the guard
-      // does.
-      const std::uint64_t n = counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
-      const Timing timing = timing_of(rules, n);
-      const std::uint64_t start = start_of(timing);
-      ClosedCallGuard guard{this, timing, start};
+      // suspended must still record its call (as ignored), which `call` does.
       detail::Returned<R> out;
       try {
         if constexpr (std::is_void_v<R>) {
@@ -883,19 +963,17 @@ class CircuitBreaker {
       } catch (...) {
         error = std::current_exception();
       }
-      // Classified while the guard still holds the call: a policy that throws
-      // leaves it recorded as ignored.
-      const Outcome outcome = error ? detail::classify_exception(policy, error)
-                                    : detail::classify_returned(policy, out);
-      guard.breaker = nullptr;
-      if (!error) {
-        const unsigned slot = detail::thread_slot();
-        record_duration(slot, timing, start);
-        record_closed_value(slot, bits, outcome);
+      if (!error) [[likely]] {
+        // Classified while the call is still armed: a policy that throws
+        // leaves it recorded as ignored.
+        const Outcome outcome = detail::classify_returned(policy, out);
+        finish_closed_call(call, outcome);
         // Outside any try: one outcome per call.
-        if (!has_fallback || outcome != Outcome::failure) co_return out.take();
+        if (!has_fallback || outcome != Outcome::failure) [[likely]] co_return out.take();
       } else {
-        record_closed_exception(Word{bits}.epoch(), outcome, timing, start);
+        const Outcome outcome = detail::classify_exception(policy, error);
+        call.breaker = nullptr;
+        record_closed_exception(Word{call.bits}.epoch(), outcome, call.timing, call.start);
         if (!has_fallback || outcome != Outcome::failure) std::rethrow_exception(error);
       }
     } else {
@@ -905,7 +983,7 @@ class CircuitBreaker {
         reason = FallbackReason::rejected;
       } else {
         std::optional<std::chrono::milliseconds> timeout;
-        if (rules.has_call_timeout()) {
+        if (config_.rules().has_call_timeout()) {
           // The config may have changed since the rules were read: 0 is none.
           if (const auto t = config_.load().call_timeout; t.count() > 0) timeout = t;
         }
@@ -984,12 +1062,11 @@ class CircuitBreaker {
 
   detail::CallCounters counters_;
   detail::DurationHistogram durations_;
-  std::array<std::atomic<std::uint64_t>, state_count * state_count> transitions_{};
+  std::array<std::atomic<std::uint64_t>, transition_pairs> transitions_{};
   detail::JitterGenerator jitter_;
 
   // Cold.
   std::string name_;
-  std::mutex config_writer_;  // serialises update_config; never held on the call path
   detail::ListenerList listeners_;
   detail::EventListenerList events_;
 };

@@ -79,7 +79,7 @@ struct CircuitBreakerConfig {
   std::chrono::milliseconds call_timeout{0};
   /// Whether admitted calls are recorded in the call-duration histogram,
   /// exported as `circuit_breaker_call_duration_seconds`. Costs one heap block
-  /// of 960 bytes per breaker (per-thread stripes), allocated while it is on.
+  /// of 1024 bytes per breaker (per-thread stripes), allocated while it is on.
   bool record_call_durations = true;
   /// Largest `duration_sample_every`.
   static constexpr std::uint32_t max_duration_sample_every = 1024;

@@ -217,6 +217,14 @@ def targets(results, instructions=None):
     add("coroutine call, default config, closed success vs pass-through wrapper", r, 1.15, "le",
         f"{fmt_ratio(r)} ({fmt_ns(call)} vs {fmt_ns(wrapper)})", "<= 1.15x",
         "coroutine call (default) / pass-through")
+    ins_call = instructions.get(CORO_DEFAULT)
+    ins_wrapper = instructions.get(CORO_FLOOR)
+    r = None if ins_call is None or not ins_wrapper else ins_call / ins_wrapper
+    add("coroutine call, default config, instructions vs pass-through wrapper (callgrind)", r,
+        1.15, "le",
+        "n/a (run tests/benchmarks/instructions)" if r is None else
+        f"{fmt_ratio(r)} ({ins_call:.1f} vs {ins_wrapper:.1f})", "<= 1.15x",
+        "coroutine call (default) / pass-through, instructions")
 
     # 4. Rejection.
     floor = None if bare is None or now is None else bare + now

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -332,4 +333,80 @@ TEST_CASE("the fast timestamp agrees with steady_clock over the same interval",
   CHECK(std::abs(fast - steady) <= 0.01 * steady + 40'000);
   // The TSC is used only where the CPU says it is invariant.
   CHECK((!breaker::detail::timestamp_scale().tsc || breaker::detail::cpu_has_invariant_tsc()));
+}
+
+TEST_CASE("held calls pending between timed calls are in every snapshot, in the held bucket",
+          "[durations]") {
+  ManualClock clock;
+  Breaker cb("svc", sampling(4), clock);
+  cb.execute([&] { clock.advance(2ms); });  // call 1: timed, 2 ms held
+  CallDurations d = cb.call_durations();
+  CHECK(d.count == 1);
+  CHECK(d.bucket_counts[1] == 1);
+  cb.execute([&] { clock.advance(40ms); });  // call 2: held (2 ms), not yet folded
+  cb.execute([&] { clock.advance(40ms); });  // call 3: held
+  d = cb.call_durations();
+  CHECK(d.count == 3);
+  CHECK(d.bucket_counts[1] == 3);
+  CHECK(d.sum_seconds == Approx(3 * 0.002));
+  cb.execute([&] { clock.advance(40ms); });  // call 4: held
+  cb.execute([&] { clock.advance(40ms); });  // call 5: timed (40 ms): folds calls 2-4
+  d = cb.call_durations();
+  CHECK(d.count == 5);
+  CHECK(d.bucket_counts[1] == 4);
+  CHECK(d.bucket_counts[4] == 1);
+  CHECK(d.sum_seconds == Approx(4 * 0.002 + 0.040));
+  cb.execute([] {});  // call 6: held at 40 ms
+  d = cb.call_durations();
+  CHECK(d.count == 6);
+  CHECK(d.bucket_counts[4] == 2);
+  CHECK(d.sum_seconds == Approx(4 * 0.002 + 2 * 0.040));
+  check_prometheus_layout(d);
+}
+
+TEST_CASE("snapshots taken while another thread records never go backwards and end exact",
+          "[durations][threads]") {
+  // The recording thread folds its held calls into the buckets at every timed
+  // call (every 4th) while this thread reads: no bucket, _count or _sum of a
+  // snapshot is ever below the one before, and each is a valid histogram.
+  ManualClock clock;
+  Breaker cb("svc", sampling(4), clock);
+  constexpr int calls = 200'000;
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < calls; ++i) {
+      // Timed calls alternate between 2 ms and 40 ms, so each fold moves
+      // pending calls into a different bucket than the one it records.
+      const auto step = (i / 4) % 2 == 0 ? 2ms : 40ms;
+      cb.execute([&] { clock.advance(step); });
+    }
+    done.store(true);
+  });
+  CallDurations last{};
+  std::uint64_t snapshots = 0;
+  bool monotonic = true;
+  bool valid = true;
+  while (!done.load()) {
+    const CallDurations d = cb.call_durations();
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < d.bucket_counts.size(); ++i) {
+      if (d.bucket_counts[i] < last.bucket_counts[i]) monotonic = false;
+      total += d.bucket_counts[i];
+    }
+    if (total != d.count || d.count > static_cast<std::uint64_t>(calls)) valid = false;
+    if (d.count < last.count || d.sum_seconds < last.sum_seconds) monotonic = false;
+    last = d;
+    ++snapshots;
+  }
+  writer.join();
+  CHECK(monotonic);
+  CHECK(valid);
+  INFO("snapshots taken while recording: " << snapshots);
+  const CallDurations d = cb.call_durations();
+  CHECK(d.count == static_cast<std::uint64_t>(calls));
+  // Every call is recorded with its group's timed duration: half at 2 ms, half at 40 ms.
+  CHECK(d.bucket_counts[1] == static_cast<std::uint64_t>(calls / 2));
+  CHECK(d.bucket_counts[4] == static_cast<std::uint64_t>(calls / 2));
+  CHECK(d.sum_seconds == Approx(calls / 2 * 0.002 + calls / 2 * 0.040));
+  check_prometheus_layout(d);
 }

@@ -349,3 +349,27 @@ TEST_CASE("a success-ratio episode counts successes and failures and decides whe
   // A consecutive-successes config starts a plain episode.
   CHECK_FALSE(decide_acquire(open, limits, true).next.ratio_episode());
 }
+
+TEST_CASE("the hot path's one-compare steadiness test agrees with closed_steady",
+          "[state-word][closed]") {
+  using breaker::detail::closed_steady_bits;
+  std::uint64_t x = 0x9E3779B97F4A7C15ull;
+  const auto next = [&x] {
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    return x * 0x2545F4914F6CDD1Dull;
+  };
+  StateWord steady = StateWord{}.with_volume(StateWord::volume_max);
+  CHECK(closed_steady_bits(steady.bits()));
+  CHECK_FALSE(closed_steady_bits(steady.with_consecutive(1).bits()));
+  CHECK_FALSE(closed_steady_bits(steady.with_volume(StateWord::volume_max - 1).bits()));
+  CHECK(closed_steady_bits(steady.with_epoch(12345).bits()));
+  for (int i = 0; i < 100'000; ++i) {
+    StateWord w{next()};
+    // Half of them with the two fields of a steady word, the others random.
+    if (i % 2 == 0) w = w.with_consecutive(0).with_volume(StateWord::volume_max);
+    if (i % 4 == 1) w = w.with_consecutive(static_cast<std::uint32_t>(next() % 2));
+    CHECK(closed_steady_bits(w.bits()) == closed_steady(w));
+  }
+}

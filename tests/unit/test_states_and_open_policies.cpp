@@ -1099,3 +1099,41 @@ TEST_CASE("concurrent open_for, disable, reset and calls leave a consistent brea
   CHECK(s.total_calls == s.successful_calls + s.failed_calls + s.ignored_calls + s.rejected_calls);
   CHECK(events.load() > 0);
 }
+
+TEST_CASE("each pair of states has its own transition count and a state to itself has none",
+          "[issue12][transitions]") {
+  breaker::CircuitBreaker<breaker::testing::ManualClock> cb("pairs");
+  cb.force_open();      // closed -> open
+  cb.disable();         // open -> disabled
+  cb.metrics_only();    // disabled -> metrics_only
+  cb.reset();           // metrics_only -> closed
+  cb.metrics_only();    // closed -> metrics_only
+  cb.disable();         // metrics_only -> disabled
+  cb.reset();           // disabled -> closed
+  const State all[] = {State::closed, State::open, State::half_open, State::disabled,
+                       State::metrics_only};
+  std::set<std::pair<State, State>> made = {
+      {State::closed, State::open},          {State::open, State::disabled},
+      {State::disabled, State::metrics_only}, {State::metrics_only, State::closed},
+      {State::closed, State::metrics_only},   {State::metrics_only, State::disabled},
+      {State::disabled, State::closed}};
+  for (State from : all) {
+    for (State to : all) {
+      INFO(breaker::to_string(from) << " -> " << breaker::to_string(to));
+      CHECK(cb.transitions(from, to) == (made.count({from, to}) ? 1u : 0u));
+    }
+  }
+}
+
+TEST_CASE("listeners added and removed on a breaker that had none work from the first one",
+          "[issue12][listeners]") {
+  breaker::CircuitBreaker<breaker::testing::ManualClock> cb("lazy");
+  CHECK_FALSE(cb.remove_listener(1));  // nothing allocated yet, nothing to remove
+  int heard = 0;
+  const auto id = cb.on_state_change([&heard](const breaker::StateTransition&) { ++heard; });
+  cb.force_open();
+  CHECK(heard == 1);
+  CHECK(cb.remove_listener(id));
+  cb.reset();
+  CHECK(heard == 1);
+}

@@ -28,9 +28,20 @@
 /// Writes: the owner of an exclusive slot is the only writer of its stripe, so
 /// it updates with plain relaxed loads and stores (no locked instruction);
 /// threads beyond the exclusive slots share the last stripe with `fetch_add`.
-/// Readers (`snapshot`) sum the stripes with relaxed loads.
 ///
-/// Memory: the stripes (7 x 136 bytes, one 64-byte-aligned block of 960
+/// Held calls, counted and folded (exclusive slots). An untimed call adds 1 to
+/// its slot's `CallCounters::held` count, on the counter line the call writes
+/// anyway (one increment, no stripe access); the slot's next timed call folds
+/// that count into the held bucket and `_sum` (count x held duration) before
+/// it records itself and changes the held duration. So every held call still
+/// ends up in the bucket of the duration held when it finished, exactly as if
+/// it had been added there. A snapshot adds each slot's pending count to its
+/// held bucket. The fold runs under a per-stripe sequence lock (odd while the
+/// owner folds; readers retry), so a snapshot never sees a count both pending
+/// and folded, or neither: `_count` stays exact and every series monotonic.
+/// The shared slot's calls (several writers) go straight to its buckets.
+///
+/// Memory: the stripes (7 x 144 bytes, one 64-byte-aligned block of 1024
 /// bytes) are allocated by `enable()`, only for breakers that record
 /// durations; the histogram object itself is one pointer.
 
@@ -40,6 +51,7 @@
 
 #include <array>
 #include <atomic>
+#include <thread>
 #include <cstddef>
 #include <cstdint>
 
@@ -110,41 +122,107 @@ class DurationHistogram {
   }
 
   /// Records a timed call of `ns` nanoseconds (negative: 0) on `slot`'s stripe;
-  /// it becomes the duration held for the slot's untimed calls.
+  /// it becomes the duration held for the slot's untimed calls. On an
+  /// exclusive slot (called by its owner) it first folds the slot's pending
+  /// held calls (`counters`' `held` count) into the previous held bucket.
   /// Precondition: `enabled()`.
-  void record_timed(unsigned slot, std::int64_t ns) noexcept {
+  void record_timed(unsigned slot, std::int64_t ns, CallCounters& counters) noexcept {
     if (ns < 0) ns = 0;
     if (ns > max_held_ns) ns = max_held_ns;
     const std::size_t bucket = bucket_of(ns);
+    const std::uint64_t next_held = (static_cast<std::uint64_t>(ns) << bucket_bits) | bucket;
     Stripe& s = stripe(slot);
-    // Relaxed: only this stripe's later records read it (same thread for an
-    // exclusive slot; any value is fine for the shared one).
-    s.held.store((static_cast<std::uint64_t>(ns) << bucket_bits) | bucket,
-                 std::memory_order_relaxed);
-    add(slot, s.buckets[bucket], 1);
-    add(slot, s.sum_ns, static_cast<std::uint64_t>(ns));
+    if (slot >= exclusive_slots) {
+      // Shared stripe: several writers, no fold (its held calls are added
+      // directly); the held word is any recent one.
+      s.held.store(next_held, std::memory_order_relaxed);
+      s.buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+      s.sum_ns.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+      return;
+    }
+    // Single writer (the slot's owner): relaxed loads of its own values.
+    std::atomic<std::uint64_t>& pending = counters.at(slot, CallCounters::held);
+    const std::uint64_t calls = pending.load(std::memory_order_relaxed);
+    const std::uint64_t held = s.held.load(std::memory_order_relaxed);
+    const std::uint64_t seq = s.seq.load(std::memory_order_relaxed);
+    // Sequence lock, writer side, without fences (ThreadSanitizer does not
+    // model them): the odd sequence first, then every write of the fold with
+    // release, so a reader whose (acquire) load sees any of them also sees
+    // the odd or a later sequence when it reads the sequence again, and
+    // retries. All of them are plain stores on x86.
+    s.seq.store(seq + 1, std::memory_order_relaxed);
+    if (calls != 0) {
+      bump(s.buckets[held & bucket_mask], calls);
+      // Modulo 2^64 like `calls` separate additions would be.
+      bump(s.sum_ns, calls * (held >> bucket_bits));
+      pending.store(0, std::memory_order_release);
+    }
+    bump(s.buckets[bucket], 1);
+    bump(s.sum_ns, static_cast<std::uint64_t>(ns));
+    s.held.store(next_held, std::memory_order_release);
+    // release: the reader that loads this even sequence (acquire) sees the
+    // whole fold.
+    s.seq.store(seq + 2, std::memory_order_release);
   }
 
-  /// Records an untimed call on `slot`'s stripe with the held duration.
+  /// Records an untimed call of an exclusive slot (called by its owner): one
+  /// more call pending in the slot's held count, folded by its next timed call.
+  /// Precondition: `slot < exclusive_slots`.
+  [[gnu::always_inline]] static void record_held_exclusive(unsigned slot,
+                                                           CallCounters& counters) noexcept {
+    counters.exclusive_line(slot).increment(CallCounters::held);
+  }
+
+  /// Records an untimed call on `slot` with the held duration.
   /// Precondition: `enabled()`.
-  void record_held(unsigned slot) noexcept {
+  void record_held(unsigned slot, CallCounters& counters) noexcept {
+    if (slot < exclusive_slots) [[likely]] {
+      record_held_exclusive(slot, counters);
+      return;
+    }
     Stripe& s = stripe(slot);
     const std::uint64_t held = s.held.load(std::memory_order_relaxed);
-    add(slot, s.buckets[held & bucket_mask], 1);
-    add(slot, s.sum_ns, held >> bucket_bits);
+    s.buckets[held & bucket_mask].fetch_add(1, std::memory_order_relaxed);
+    s.sum_ns.fetch_add(held >> bucket_bits, std::memory_order_relaxed);
   }
 
-  /// The histogram summed over the stripes (empty before `enable()`).
-  CallDurations snapshot() const noexcept {
+  /// The histogram summed over the stripes and the pending held calls
+  /// (empty before `enable()`).
+  CallDurations snapshot(const CallCounters& counters) const noexcept {
     CallDurations out;
     const Stripes* all = stripes_.load(std::memory_order_acquire);
     if (all == nullptr) return out;
     std::uint64_t sum_ns = 0;
-    for (const Stripe& s : all->stripes) {
-      for (std::size_t i = 0; i < bucket_count; ++i) {
-        out.bucket_counts[i] += s.buckets[i].load(std::memory_order_relaxed);
+    for (unsigned slot = 0; slot < slot_count; ++slot) {
+      const Stripe& s = all->stripes[slot];
+      std::array<std::uint64_t, bucket_count> buckets{};
+      std::uint64_t stripe_sum = 0;
+      for (unsigned attempt = 0;; ++attempt) {
+        // Sequence lock, reader side: an even sequence, the values, the same
+        // sequence again. acquire on every load: the reload of the sequence
+        // cannot move before them, and a value written by a fold makes the
+        // fold's odd sequence visible to it.
+        const std::uint64_t seq = s.seq.load(std::memory_order_acquire);
+        if ((seq & 1) == 0) {
+          for (std::size_t i = 0; i < bucket_count; ++i) {
+            buckets[i] = s.buckets[i].load(std::memory_order_acquire);
+          }
+          stripe_sum = s.sum_ns.load(std::memory_order_acquire);
+          if (slot < exclusive_slots) {
+            const std::uint64_t calls =
+                counters.at(slot, CallCounters::held).load(std::memory_order_acquire);
+            const std::uint64_t held = s.held.load(std::memory_order_acquire);
+            buckets[held & bucket_mask] += calls;
+            stripe_sum += calls * (held >> bucket_bits);
+          }
+          if (s.seq.load(std::memory_order_relaxed) == seq) break;
+        }
+        // The owner is folding (a few dozen instructions), or was preempted
+        // while it did.
+        if (attempt >= 64) std::this_thread::yield();
       }
-      sum_ns += s.sum_ns.load(std::memory_order_relaxed);
+      for (std::size_t i = 0; i < bucket_count; ++i) out.bucket_counts[i] += buckets[i];
+      sum_ns += stripe_sum;
     }
     for (const std::uint64_t c : out.bucket_counts) out.count += c;
     out.sum_seconds = static_cast<double>(sum_ns) / 1e9;
@@ -160,11 +238,12 @@ class DurationHistogram {
   static constexpr std::int64_t max_held_ns = (std::int64_t{1} << (64 - bucket_bits)) - 1;
   static_assert(bucket_count <= bucket_mask + 1);
 
-  // Hot fields first: a stripe's first line holds what an untimed call writes
-  // for calls up to 50 ms. Stripes are packed (136 bytes); a cache line shared
-  // by two stripes holds one stripe's first fields and the other's buckets for
-  // calls longer than 1 s, which a thread writes at most once per second.
+  // Written by timed calls only (untimed calls of exclusive slots write their
+  // counter line). Stripes are packed (144 bytes); a cache line shared by two
+  // stripes holds one stripe's first fields and the other's buckets for calls
+  // longer than 1 s.
   struct Stripe {
+    std::atomic<std::uint64_t> seq{0};   // sequence lock of the fold: odd while it runs
     std::atomic<std::uint64_t> held{0};  // (ns << bucket_bits) | bucket of the last timed call
     std::atomic<std::uint64_t> sum_ns{0};
     std::array<std::atomic<std::uint64_t>, bucket_count> buckets{};
@@ -179,14 +258,11 @@ class DurationHistogram {
     return stripes_.load(std::memory_order_acquire)->stripes[slot];
   }
 
-  static void add(unsigned slot, std::atomic<std::uint64_t>& value, std::uint64_t by) noexcept {
-    if (slot != shared_slot) [[likely]] {
-      // Single writer (this thread owns the slot), so a relaxed load and store
-      // cannot lose an update and need no locked instruction.
-      value.store(value.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-    } else {
-      value.fetch_add(by, std::memory_order_relaxed);
-    }
+  // Single writer (the owner of an exclusive slot, inside the fold), so a
+  // load and a store cannot lose an update and need no locked instruction;
+  // release for the sequence lock (see record_timed).
+  static void bump(std::atomic<std::uint64_t>& value, std::uint64_t by) noexcept {
+    value.store(value.load(std::memory_order_relaxed) + by, std::memory_order_release);
   }
 
   std::atomic<Stripes*> stripes_{nullptr};

@@ -8,7 +8,9 @@
 ///
 /// The machinery lives in `detail/`: the state word and its rules
 /// (`state_word.hpp`), the config storage (`config_cell.hpp`), the open
-/// deadline protocol (`open_deadline.hpp`), the `call_timeout` race
+/// deadline protocol (`open_deadline.hpp`), the CAS loops on the word and the
+/// deadline, generic over the atomic type so the Relacy checks run them
+/// (`protocol.hpp`), the `call_timeout` race
 /// (`timeout_race.hpp`), the listener list (`listener_list.hpp`), the
 /// per-thread counters (`counters.hpp`) and the debug lifetime check
 /// (`lifetime_check.hpp`).
@@ -30,6 +32,7 @@
 #include "breaker/detail/listener_list.hpp"
 #include "breaker/detail/open_deadline.hpp"
 #include "breaker/detail/open_duration.hpp"
+#include "breaker/detail/protocol.hpp"
 #include "breaker/detail/sliding_window.hpp"
 #include "breaker/detail/state_word.hpp"
 #include "breaker/detail/striped_mutex.hpp"
@@ -626,7 +629,7 @@ class CircuitBreaker {
     // acquire_slow also comes here after taking a probe slot (same epoch):
     // only a new epoch starts a period or a wait.
     if (from.epoch() == to.epoch()) return;
-    if (to.state() == State::open && !to.forced()) {
+    if (detail::needs_open_deadline(to)) {
       // Step 2 of the open-deadline protocol; the clock is read after the
       // word changed (see detail/open_deadline.hpp).
       const time_point t = now();
@@ -670,64 +673,43 @@ class CircuitBreaker {
     }
   }
 
+  // reset(), force_open(), disable(), metrics_only(), open_for(): the CAS
+  // loop is detail::transition_word (its memory orders are commented there).
   template <class Next, class EndOf = OwnPeriod>
   void transition_to(Next next_of, EndOf end_of = {}) noexcept {
-    std::uint64_t current = word_.load(std::memory_order_acquire);
-    Word next;
-    // CAS loop: acq_rel on success orders this transition after the word we
-    // read and publishes it to later loads (acquire); acquire on failure
-    // because we recompute from the word we just read.
-    do {
-      next = next_of(Word{current});
-      if (next.bits() == current) return;
-    } while (!word_.compare_exchange_weak(current, next.bits(), std::memory_order_acq_rel,
-                                          std::memory_order_acquire));
-    after_transition(Word{current}, next, end_of);
+    detail::transition_word(word_, next_of, [this, &end_of](Word from, Word to) noexcept {
+      after_transition(from, to, end_of);
+    });
   }
 
   // --- admission and outcomes ----------------------------------------------
 
+  // The admission CAS loop is detail::acquire_word (at most one clock read
+  // per rejection; its memory orders are commented there).
   Permit acquire_slow(std::uint64_t current, detail::Rules rules) noexcept {
-    detail::Limits limits = rules.limits();
-    bool ratio_known = false;
-    std::optional<time_point> checked_at;  // at most one clock read per rejection
-    for (;;) {
-      const Word w{current};
-      bool expired = false;
-      if (detail::deadline_may_pass(w)) {
-        if (!checked_at) checked_at = now();
-        expired = deadline_.expired(w, *checked_at);
-        if (expired && w.state() == State::open && !ratio_known) {
-          // A new half-open episode starts: its close rule is in the full
+    return detail::acquire_word(
+        word_, deadline_, current, rules.limits(), [this]() noexcept { return now(); },
+        [this](detail::Limits& limits) noexcept {
+          // A new half-open episode may start: its close rule is in the full
           // config (read once per episode, off the closed path).
-          const CircuitBreakerConfig config = config_.load();
-          limits.half_open_close = config.half_open_close;
-          ratio_known = true;
-        }
-      }
-      const detail::AcquireDecision d = detail::decide_acquire(w, limits, expired);
-      if (d.next.bits() != current) {
-        // CAS: acq_rel on success (a transition or a probe slot taken is
-        // published to later loads); acquire on failure to decide again on
-        // the fresh word.
-        if (!word_.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
-                                         std::memory_order_acquire)) {
-          continue;
-        }
-        after_transition(w, d.next);
-      }
-      if (!d.admitted) {
-        counters_.add(detail::CallCounters::rejected);
-        if (events_.any()) [[unlikely]] {  // one relaxed load while nobody listens
-          emit_event(EventType::call_not_permitted, d.next.state());
-        }
-        return Permit{};
-      }
-      const std::uint64_t n = counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
-      // Disabled: totals only, no durations.
-      const Timing timing = d.admitted_in == State::disabled ? Timing::none : timing_of(rules, n);
-      return Permit{this, d.next.epoch(), d.admitted_in, timing, start_of(timing)};
-    }
+          limits.half_open_close = config_.load().half_open_close;
+        },
+        [this](Word from, Word to) noexcept { after_transition(from, to); },
+        [this, rules](const detail::AcquireDecision& d) noexcept {
+          if (!d.admitted) {
+            counters_.add(detail::CallCounters::rejected);
+            if (events_.any()) [[unlikely]] {  // one relaxed load while nobody listens
+              emit_event(EventType::call_not_permitted, d.next.state());
+            }
+            return Permit{};
+          }
+          const std::uint64_t n =
+              counters_.add_at(detail::thread_slot(), detail::CallCounters::admitted);
+          // Disabled: totals only, no durations.
+          const Timing timing =
+              d.admitted_in == State::disabled ? Timing::none : timing_of(rules, n);
+          return Permit{this, d.next.epoch(), d.admitted_in, timing, start_of(timing)};
+        });
   }
 
   // Called by Permit::record, exactly once per admitted permit.
@@ -738,8 +720,9 @@ class CircuitBreaker {
     std::uint64_t current = word_.load(std::memory_order_acquire);
     if (permit.admitted_in_ == State::closed || permit.admitted_in_ == State::metrics_only) {
       // The common cases write nothing shared: a success in a steady closed
-      // breaker, an ignored closed call, a stale closed outcome. (A breaker
-      // with a window is never steady: its successes go on below.)
+      // breaker, an ignored closed call, a stale closed outcome. (A shortcut
+      // only: apply_outcome would find the same word and write nothing. A
+      // breaker with a window is never steady: its successes go on below.)
       if (outcome == Outcome::ignored) return;
       if (outcome == Outcome::success && !detail::success_changes(Word{current}, permit.epoch_)) {
         return;
@@ -775,19 +758,15 @@ class CircuitBreaker {
     return detail::CallCounters::ignored;
   }
 
-  // Publishes what an outcome does to the word (decide_record), starting from
+  // Publishes what an outcome does to the word (the CAS loop of
+  // detail::apply_outcome, memory orders commented there), starting from
   // `current`, and reports a transition it made.
   void apply_outcome(std::uint64_t current, std::uint32_t epoch, State admitted_in,
                      Outcome outcome, const detail::Limits& limits) noexcept {
-    detail::RecordDecision d;
-    // CAS loop: acq_rel on success publishes the new counts or transition;
-    // acquire on failure to decide again on the fresh word.
-    do {
-      d = detail::decide_record(Word{current}, epoch, admitted_in, outcome, limits);
-      if (d.next.bits() == current) return;
-    } while (!word_.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
-                                          std::memory_order_acquire));
-    if (d.transition) after_transition(Word{current}, d.next);
+    detail::apply_outcome(word_, current, epoch, admitted_in, outcome, limits,
+                          [this](Word from, Word to, bool transition) noexcept {
+                            if (transition) after_transition(from, to);
+                          });
   }
 
   FallbackContext context(FallbackReason reason, std::exception_ptr error) const noexcept {

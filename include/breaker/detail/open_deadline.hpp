@@ -38,6 +38,11 @@
 /// before it publishes the deadline: the next opener (after the half-open
 /// episode that followed, which began only once D was set) reads it with
 /// acquire. The same "only while our epoch is current" CAS loop writes it.
+///
+/// `Atom` is the atomic template holding the deadline (`std::atomic` in the
+/// library; the Relacy checks in `tests/relacy/` pass an adapter over
+/// `rl::atomic`), and of the state word that `publish` marks: the checks run
+/// this very code (see `detail/protocol.hpp`).
 
 #include "breaker/state.hpp"
 #include "breaker/detail/state_word.hpp"
@@ -56,7 +61,7 @@ constexpr To ceil_duration(std::chrono::duration<Rep, Period> d) noexcept {
   return std::chrono::ceil<To>(d);
 }
 
-template <class Clock>
+template <class Clock, template <class> class Atom = std::atomic>
 class OpenDeadline {
  public:
   using time_point = typename Clock::time_point;
@@ -92,7 +97,7 @@ class OpenDeadline {
 
   /// Step 2 of the protocol for the word `opened` (open, unforced, `D`
   /// clear), opened at `opened_at` for `timeout`.
-  void publish(std::atomic<std::uint64_t>& word, StateWord opened, time_point opened_at,
+  void publish(Atom<std::uint64_t>& word, StateWord opened, time_point opened_at,
                std::chrono::milliseconds timeout) noexcept {
     // Rounded up twice (to the clock's unit, then to a whole microsecond):
     // never half-open before timeout_duration.
@@ -109,7 +114,7 @@ class OpenDeadline {
   /// Step 2 of the protocol for the word `opened` (open and unforced, or
   /// half-open; `D` clear) with the deadline `end` (rounded up to a whole
   /// microsecond).
-  void publish_until(std::atomic<std::uint64_t>& word, StateWord opened, time_point end) noexcept {
+  void publish_until(Atom<std::uint64_t>& word, StateWord opened, time_point end) noexcept {
     const std::uint64_t desired =
         (std::uint64_t{opened.epoch() & tag_mask} << 48) | micros_since_base(end, true);
     // CAS loop. We write only while our open period is the current one: the
@@ -156,7 +161,7 @@ class OpenDeadline {
 
   /// Records `level` for the open word `opened`, while its epoch is current.
   /// Call before publishing the word's deadline.
-  void record_level(const std::atomic<std::uint64_t>& word, StateWord opened,
+  void record_level(const Atom<std::uint64_t>& word, StateWord opened,
                     std::uint32_t level) noexcept {
     const std::uint64_t desired = (std::uint64_t{opened.epoch()} << 32) | level;
     // CAS loop, as for the deadline: we write only while our epoch is the
@@ -185,9 +190,9 @@ class OpenDeadline {
 
   // Initial tag: no epoch yet opened (epoch 0 is closed, so 0xFFFF never
   // matches before the first opening publishes).
-  std::atomic<std::uint64_t> deadline_{tag_mask << 48};
+  Atom<std::uint64_t> deadline_{tag_mask << 48};
   // Backoff level of the current open period: epoch (27 bits) << 32 | level.
-  std::atomic<std::uint64_t> level_{0};
+  Atom<std::uint64_t> level_{0};
   time_point base_;
 };
 

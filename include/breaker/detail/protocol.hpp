@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+/// \file
+/// The lock-free protocol of a breaker: every step that reads or writes its
+/// shared atomics (the state word and the open deadline), written once,
+/// generic over the atomic type.
+///
+/// `CircuitBreaker` instantiates these with `std::atomic<std::uint64_t>` (the
+/// default of `OpenDeadline`'s `Atom` too): the functions are forced-inline
+/// templates, compiled into the member functions that call them. The Relacy checks
+/// (`tests/relacy/`) instantiate the *same* functions with an adapter over
+/// `rl::atomic`, which explores every interleaving and every reordering the
+/// C++ memory model allows for the orders written here (folly's `Atom` idea).
+///
+/// What an atomic type must offer (exactly `std::atomic<std::uint64_t>`'s
+/// spelling): `load(order)`, `compare_exchange_weak(expected, desired,
+/// success, failure)`, `compare_exchange_strong(...)` likewise.
+///
+/// The decisions stay pure in `state_word.hpp`; this file only loads, asks the
+/// rules for the next word and publishes it. After a change, each step calls
+/// the caller's callback, which publishes the open deadline when the change
+/// opened the breaker (`needs_open_deadline`, then step 2 of
+/// `open_deadline.hpp`'s protocol), counts the transition and notifies
+/// listeners. Nothing here allocates, locks or throws.
+///
+/// Not here: the call path's single loads that end in *no* write (the closed
+/// check of `try_acquire`, the steady-word compare after a closed success,
+/// `finish`'s shortcuts for an ignored or unchanging closed outcome). Each
+/// is a shortcut of a step below that would find nothing to change.
+
+#include "breaker/outcome.hpp"
+#include "breaker/state.hpp"
+#include "breaker/detail/state_word.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+namespace breaker::detail {
+
+// Every step below is forced inline (`always_inline`) and calls back exactly
+// where the breaker's own bookkeeping used to run, so that its instantiation
+// with std::atomic is the code CircuitBreaker's member functions held before
+// the protocol moved here. Callgrind (tests/benchmarks/instructions): the
+// closed paths execute the same instruction counts as before the move
+// (execute 40, try_acquire + record 85, execute_with_fallback 86); a
+// rejection while open, 123 instead of 122 (register allocation).
+
+/// Admission, starting from `current` (a word the caller loaded with
+/// acquire). `now()` is called at most once (only for a word whose deadline
+/// is published, `deadline_may_pass`: an unforced open word, or a half-open
+/// word with a maximum wait; at most one clock read per rejection);
+/// `deadline` is an `OpenDeadline`. `refine(limits)` runs at most once, when
+/// an open word's period is over (a new half-open episode may start: issue
+/// 12 reads its close rule there, off the closed path). `on_change(from,
+/// to)` runs right after a CAS that changed the word (half-open entered, a
+/// probe slot taken, half-open back to open); then `on_decision(decision)`
+/// runs once, and its result is returned.
+template <class WordAtomic, class Deadline, class Now, class Refine, class OnChange,
+          class OnDecision>
+[[gnu::always_inline]] inline auto acquire_word(WordAtomic& word, const Deadline& deadline,
+                                                std::uint64_t current, Limits limits, Now now,
+                                                Refine refine, OnChange&& on_change,
+                                                OnDecision&& on_decision) noexcept {
+  std::optional<decltype(now())> checked_at;  // at most one clock read per rejection
+  bool refined = false;
+  for (;;) {
+    const StateWord w{current};
+    bool expired = false;
+    if (deadline_may_pass(w)) {
+      if (!checked_at) checked_at = now();
+      expired = deadline.expired(w, *checked_at);
+      if (expired && w.state() == State::open && !refined) {
+        refine(limits);
+        refined = true;
+      }
+    }
+    const AcquireDecision d = decide_acquire(w, limits, expired);
+    if (d.next.bits() != current) {
+      // CAS: acq_rel on success (a transition or a probe slot taken is
+      // published to later loads); acquire on failure to decide again on
+      // the fresh word.
+      if (!word.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+        continue;
+      }
+      on_change(w, d.next);
+    }
+    return on_decision(d);
+  }
+}
+
+/// `acquire_word` with limits that need no refinement.
+template <class WordAtomic, class Deadline, class Now, class OnChange, class OnDecision>
+[[gnu::always_inline]] inline auto acquire_word(WordAtomic& word, const Deadline& deadline,
+                                                std::uint64_t current, const Limits& limits,
+                                                Now now, OnChange&& on_change,
+                                                OnDecision&& on_decision) noexcept {
+  return acquire_word(
+      word, deadline, current, limits, now, [](Limits&) noexcept {},
+      static_cast<OnChange&&>(on_change), static_cast<OnDecision&&>(on_decision));
+}
+
+/// Publishes what an outcome does to the word (`decide_record`), starting from
+/// `current`. `on_published(from, to, transition)` runs right after the CAS
+/// that published `to` (`transition`: the outcome drove a transition, not
+/// only a change of counts); nothing runs when the word needs no change.
+template <class WordAtomic, class OnPublished>
+[[gnu::always_inline]] inline void apply_outcome(WordAtomic& word, std::uint64_t current,
+                                                 std::uint32_t epoch, State admitted_in,
+                                                 Outcome outcome, const Limits& limits,
+                                                 OnPublished&& on_published) noexcept {
+  RecordDecision d;
+  // CAS loop: acq_rel on success publishes the new counts or transition;
+  // acquire on failure to decide again on the fresh word.
+  do {
+    d = decide_record(StateWord{current}, epoch, admitted_in, outcome, limits);
+    if (d.next.bits() == current) return;
+  } while (!word.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
+                                       std::memory_order_acquire));
+  on_published(StateWord{current}, d.next, d.transition);
+}
+
+/// A manual transition (`reset()`, `force_open()`, `disable()`,
+/// `metrics_only()`, `open_for()`): `next_of(word)` is the
+/// word to publish; a word equal to its input is no transition.
+/// `on_change(from, to)` runs right after the CAS that published it.
+template <class WordAtomic, class Next, class OnChange>
+[[gnu::always_inline]] inline void transition_word(WordAtomic& word, Next&& next_of,
+                                                   OnChange&& on_change) noexcept {
+  std::uint64_t current = word.load(std::memory_order_acquire);
+  StateWord next;
+  // CAS loop: acq_rel on success orders this transition after the word we
+  // read and publishes it to later loads (acquire); acquire on failure
+  // because we recompute from the word we just read.
+  do {
+    next = next_of(StateWord{current});
+    if (next.bits() == current) return;
+  } while (!word.compare_exchange_weak(current, next.bits(), std::memory_order_acq_rel,
+                                       std::memory_order_acquire));
+  on_change(StateWord{current}, next);
+}
+
+/// Whether the change to `to` opened the breaker with an open period that
+/// ends by itself (unforced): then the changer runs step 2 of the
+/// open-deadline protocol (`OpenDeadline::publish(word, to, now, timeout)`,
+/// or `publish_until(word, to, end)` for a period of another length), with
+/// the clock read *after* the word changed. (A change into half-open with a
+/// maximum wait publishes that wait the same way.)
+constexpr bool needs_open_deadline(StateWord to) noexcept {
+  return to.state() == State::open && !to.forced();
+}
+
+}  // namespace breaker::detail

@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The Relacy checks of the breaker's lock-free protocol (see model.hpp and
+// docs/reliability.md). Each scenario is a small program of 2-3 threads on one
+// ModelBreaker; Relacy runs it under every interleaving (sched_full) or a
+// bounded/random subset, each with the values the C++ memory model allows.
+//
+//   breaker_relacy_checks                      every scenario; exit 0 when all hold
+//   breaker_relacy_checks NAME...              only those
+//   breaker_relacy_checks --expect-failure NAME
+//       exit 0 only when Relacy REPORTS a violated assertion in NAME: the
+//       ctest of each test-only broken variant (tests/relacy/CMakeLists.txt
+//       builds this file against a patched copy of one protocol header).
+//
+// Prints per scenario the scheduler, the iterations explored and the time.
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model.hpp"  // last: it includes relacy.hpp
+
+namespace breaker::relacy {
+namespace {
+
+// Common parts of a scenario: the ghost, the breaker, the clock hook.
+template <class Derived, rl::thread_id_t Threads>
+struct Scenario : rl::test_suite<Derived, Threads> {
+  Ghost ghost;
+  ModelBreaker cb;
+  explicit Scenario(ModelConfig config) : cb(ghost, config) { ModelClock::now_ms = &ghost.now_ms; }
+  void after() { cb.check_final(); }
+};
+
+ModelConfig config(std::uint32_t failures, std::uint32_t successes, std::uint32_t probes) {
+  ModelConfig c;
+  c.limits = Limits{failures, successes, probes, 1, HalfOpenClose::consecutive_successes, 0};
+  c.timeout = std::chrono::milliseconds{10};
+  return c;
+}
+
+// Admission and outcomes in closed, open and half-open: two failures trip it
+// (failure_threshold 2), the clock passes the open period, probes succeed or
+// are ignored.
+struct Mixed2 : Scenario<Mixed2, 2> {
+  Mixed2() : Scenario(config(2, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      Ticket b = cb.acquire();
+      if (b.admitted) cb.record(b, Outcome::failure);
+    } else {
+      cb.advance(10);
+      Ticket c = cb.acquire();
+      if (c.admitted) cb.record(c, Outcome::success);
+      Ticket d = cb.acquire();
+      if (d.admitted) cb.record(d, Outcome::ignored);
+    }
+  }
+};
+
+// Three threads, success/failure/ignored and state(), two probes allowed; the
+// third thread runs with an updated config (failure_threshold 1 instead of 2,
+// as after update_config: each decision uses the old or the new limits).
+struct Mixed3 : Scenario<Mixed3, 3> {
+  Mixed3() : Scenario(config(2, 2, 2)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      cb.advance(10);
+      Ticket b = cb.acquire();
+      if (b.admitted) cb.record(b, Outcome::success);
+    } else if (index == 1) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      Ticket b = cb.acquire();
+      if (b.admitted) cb.record(b, Outcome::ignored);
+      (void)cb.state();
+    } else {
+      const Limits updated{1, 2, 2, 1};
+      (void)cb.state();
+      Ticket a = cb.acquire_with(updated);
+      if (a.admitted) cb.record_with(a, Outcome::success, updated);
+    }
+  }
+};
+
+// The open-to-half-open expiry with the opener parked anywhere between its
+// word CAS and its deadline publication: thread 0 opens (failure), lets the
+// period pass, takes the probe and fails it (reopening at a later epoch);
+// thread 1 asks for admission and reads state() at every point in between.
+struct Expiry : Scenario<Expiry, 2> {
+  Expiry() : Scenario(config(1, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      cb.advance(10);
+      Ticket p = cb.acquire();
+      if (p.admitted) cb.record(p, Outcome::failure);
+    } else {
+      (void)cb.state();
+      Ticket b = cb.acquire();
+      if (b.admitted) cb.record(b, Outcome::success);
+      (void)cb.state();
+    }
+  }
+};
+
+// reset() and force_open() racing admissions, outcomes and the expiry.
+struct ResetForceOpen : Scenario<ResetForceOpen, 2> {
+  ResetForceOpen() : Scenario(config(1, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      cb.advance(10);
+      Ticket p = cb.acquire();
+      if (p.admitted) cb.record(p, Outcome::success);
+    } else {
+      cb.force_open();
+      (void)cb.state();
+      cb.reset();
+      Ticket b = cb.acquire();
+      if (b.admitted) cb.record(b, Outcome::ignored);
+    }
+  }
+};
+
+// Issue 8, bug 2: a permit taken at epoch 0, then force_open/reset twice (four
+// epochs), racing that permit's failure (failure_threshold 1). The failure is
+// fresh only before the first transition; after it, it must change nothing.
+struct StaleAfterWrap : Scenario<StaleAfterWrap, 2> {
+  StaleAfterWrap() : Scenario(config(1, 1, 1)) {}
+  Ticket held;
+  void before() { held = cb.acquire(); }
+  void thread(unsigned index) {
+    if (index == 0) {
+      cb.record(held, Outcome::failure);
+    } else {
+      cb.force_open();
+      cb.reset();
+      cb.force_open();
+      cb.reset();
+    }
+  }
+};
+
+// Issue 8, bug 7: a probe of half-open episode 1 hangs (returns only at some
+// point of thread 0); meanwhile thread 1 force-opens, resets, trips it again
+// and waits out the open period: the new episode's first caller must be
+// admitted (the hung probe counts in no later episode), and the late probe
+// returns nothing to it.
+struct ProbeEpisodes : Scenario<ProbeEpisodes, 2> {
+  ProbeEpisodes() : Scenario(config(1, 1, 1)) {}
+  Ticket hung;
+  void before() {
+    Ticket a = cb.acquire();
+    cb.record(a, Outcome::failure);
+    cb.advance(10);
+    hung = cb.acquire();
+    RL_ASSERT(hung.admitted && hung.in == State::half_open);
+  }
+  void thread(unsigned index) {
+    if (index == 0) {
+      cb.record(hung, Outcome::ignored);
+    } else {
+      cb.force_open();
+      cb.reset();
+      Ticket b = cb.acquire();
+      RL_ASSERT(b.admitted);
+      cb.record(b, Outcome::failure);
+      cb.advance(10);
+      Ticket c = cb.acquire();
+      RL_ASSERT(c.admitted && c.in == State::half_open);  // not blocked by the hung probe
+      cb.record(c, Outcome::success);
+    }
+  }
+};
+
+// open_for() (issue 12) racing an opening failure, the expiry and a probe:
+// each open period, the breaker's own (10 ms) or open_for's (25 ms), is waited
+// out in full.
+struct OpenFor : Scenario<OpenFor, 2> {
+  OpenFor() : Scenario(config(1, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      cb.advance(10);
+      Ticket p = cb.acquire();
+      if (p.admitted) cb.record(p, Outcome::success);
+    } else {
+      cb.open_for(25);
+      (void)cb.state();
+      cb.advance(10);
+      Ticket b = cb.acquire();
+      if (b.admitted) cb.record(b, Outcome::failure);
+    }
+  }
+};
+
+struct Run {
+  const char* name;
+  const char* what;
+  rl::scheduler_type_e scheduler;
+  rl::iteration_t iterations;  // sched_random only
+  unsigned bound;              // sched_bound only: preemptions per execution
+  std::function<bool(rl::test_params&)> simulate;
+};
+
+template <class T>
+std::function<bool(rl::test_params&)> sim() {
+  return [](rl::test_params& p) { return rl::simulate<T>(p); };
+}
+
+std::vector<Run> runs() {
+  return {
+      {"mixed_2t", "2 threads: closed failures trip, expiry, probe success, ignored", rl::sched_full,
+       0, 0, sim<Mixed2>()},
+      {"mixed_3t", "3 threads: failure/success/ignored, 2 probes, state(), updated limits",
+       rl::sched_random, 1000000, 0, sim<Mixed3>()},
+      {"expiry", "open -> half-open with the opener parked between its two writes",
+       rl::sched_bound, 0, 4, sim<Expiry>()},
+      {"reset_force_open", "reset() and force_open() racing calls and the expiry", rl::sched_bound,
+       0, 5, sim<ResetForceOpen>()},
+      {"stale_after_wrap", "an old permit's failure racing four transitions (issue 8 bug 2)",
+       rl::sched_bound, 0, 6, sim<StaleAfterWrap>()},
+      {"open_for", "open_for() racing an opening failure, the expiry and a probe",
+       rl::sched_bound, 0, 3, sim<OpenFor>()},
+      {"probe_episodes", "a hung probe of an earlier episode (issue 8 bug 7)", rl::sched_full, 0,
+       0, sim<ProbeEpisodes>()},
+  };
+}
+
+// Relacy's report (and, on a failure, the history) goes to a file in the
+// working directory: Relacy serves every allocation during a simulation from
+// its own heap, so a stream that grows meanwhile (a std::ostringstream) would
+// free memory from the wrong heap; a file stream's buffer exists beforehand.
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int run_one(const Run& r, bool expect_failure) {
+  const std::string log = std::string("relacy-") + r.name + ".log";
+  std::ofstream out(log, std::ios::trunc);
+  rl::test_params p;
+  p.search_type = r.scheduler;
+  if (r.iterations != 0) p.iteration_count = r.iterations;
+  if (r.scheduler == rl::sched_bound) p.context_bound = r.bound;
+  p.output_stream = &out;
+  p.progress_stream = &out;
+  const auto start = std::chrono::steady_clock::now();
+  const bool ok = r.simulate(p);
+  out.close();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << r.name << ": " << r.what << "\n  ";
+  if (r.scheduler == rl::sched_full) {
+    std::cout << "sched_full (exhaustive), ";
+  } else if (r.scheduler == rl::sched_bound) {
+    std::cout << "sched_bound (every execution with at most " << r.bound << " preemptions), ";
+  } else {
+    std::cout << "sched_random, ";
+  }
+  if (ok) {
+    std::cout << "iterations: " << p.stop_iteration << ", " << seconds << " s: all invariants hold\n";
+  } else {
+    std::cout << "Relacy REPORTS " << rl::test_result_str(p.test_result) << " at iteration "
+              << p.stop_iteration << " (" << seconds << " s)\n";
+  }
+  if (expect_failure) {
+    if (ok) {
+      std::cout << "FAIL: the broken variant passed " << r.name
+                << ": the check cannot see this bug\n";
+      return 1;
+    }
+    if (p.test_result != rl::test_result_user_assert_failed) {
+      std::cout << "FAIL: expected a violated assertion, got "
+                << rl::test_result_str(p.test_result) << "\n" << read_file(log);
+      return 1;
+    }
+    // The failing assertion, then the end of the history that led to it.
+    std::istringstream lines(read_file(log));
+    std::vector<std::string> all;
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("% (") == std::string::npos) all.push_back(line);  // not a progress line
+    }
+    for (std::size_t i = 0; i < all.size() && i < 3; ++i) std::cout << "  | " << all[i] << "\n";
+    std::cout << "  | ...\n";
+    for (std::size_t i = all.size() > 24 ? all.size() - 21 : 3; i < all.size(); ++i) {
+      std::cout << "  | " << all[i] << "\n";
+    }
+    std::cout << "OK: the broken variant is caught (history in " << log << ")\n";
+    return 0;
+  }
+  if (!ok) {
+    std::cout << read_file(log);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace breaker::relacy
+
+int main(int argc, char** argv) {
+  using namespace breaker::relacy;
+  bool expect_failure = false;
+  std::vector<std::string> names;
+  // --full, --bound N, --random N: another scheduler for every scenario run
+  // (to explore further by hand; the ctests use each scenario's own).
+  int override_sched = -1;
+  unsigned long override_n = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--expect-failure") == 0) {
+      expect_failure = true;
+    } else if (std::strcmp(argv[i], "--full") == 0) {
+      override_sched = rl::sched_full;
+    } else if ((std::strcmp(argv[i], "--bound") == 0 || std::strcmp(argv[i], "--random") == 0) &&
+               i + 1 < argc) {
+      override_sched = std::strcmp(argv[i], "--bound") == 0 ? rl::sched_bound : rl::sched_random;
+      override_n = std::strtoul(argv[++i], nullptr, 10);
+    } else {
+      names.emplace_back(argv[i]);
+    }
+  }
+  if (expect_failure && names.size() != 1) {
+    std::cerr << "--expect-failure takes exactly one scenario\n";
+    return 2;
+  }
+  int failures = 0;
+  unsigned matched = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (Run r : runs()) {
+    if (!names.empty() && std::find(names.begin(), names.end(), r.name) == names.end()) continue;
+    if (override_sched >= 0) {
+      r.scheduler = static_cast<rl::scheduler_type_e>(override_sched);
+      r.iterations = static_cast<rl::iteration_t>(override_n);
+      r.bound = static_cast<unsigned>(override_n);
+    }
+    ++matched;
+    failures += run_one(r, expect_failure);
+  }
+  if (matched == 0 || (!names.empty() && matched != names.size())) {
+    std::cerr << "unknown scenario name\n";
+    return 2;
+  }
+  std::cout << "total: "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+            << " s\n";
+  return failures == 0 ? 0 : 1;
+}

@@ -10,6 +10,13 @@
 namespace breaker {
 namespace {
 
+const char* name_of(TripPolicy p) noexcept {
+  return p == TripPolicy::failure_rate ? "failure_rate" : "consecutive_failures";
+}
+const char* name_of(WindowType t) noexcept {
+  return t == WindowType::time_based ? "time_based" : "count_based";
+}
+
 CircuitBreakerConfig preset(std::uint32_t failures, std::uint32_t successes, std::int64_t seconds,
                             std::uint32_t half_open, bool timeout_fails, std::uint32_t minimum) {
   CircuitBreakerConfig c;
@@ -55,6 +62,47 @@ std::error_code CircuitBreakerConfig::validate(std::string* message) const {
                             max_half_open_requests));
   if (!count(minimum_request_threshold, 0))
     return fail(count_error("minimum_request_threshold", minimum_request_threshold, 0));
+  if (trip_policy != TripPolicy::consecutive_failures && trip_policy != TripPolicy::failure_rate)
+    return fail(fmt::format("trip_policy must be consecutive_failures (0) or failure_rate (1), got {}",
+                            static_cast<unsigned>(trip_policy)));
+  if (window_type != WindowType::count_based && window_type != WindowType::time_based)
+    return fail(fmt::format("window_type must be count_based (0) or time_based (1), got {}",
+                            static_cast<unsigned>(window_type)));
+  if (!count(window_size, 1, max_window_size))
+    return fail(count_error("window_size", window_size, 1, max_window_size));
+  if (window_duration.count() < 1 || window_duration > max_duration)
+    return fail(fmt::format("window_duration must be in [1 ms, {} ms], got {} ms",
+                            max_duration.count(), window_duration.count()));
+  if (!count(window_buckets, 1, max_window_buckets))
+    return fail(count_error("window_buckets", window_buckets, 1, max_window_buckets));
+  if (window_duration.count() % window_buckets != 0)
+    return fail(fmt::format("window_duration must be a multiple of window_buckets milliseconds "
+                            "(buckets of whole milliseconds), got {} ms for {} buckets",
+                            window_duration.count(), window_buckets));
+  // !(x > 0 && x <= 100) also rejects NaN.
+  if (!(failure_rate_threshold > 0.0 && failure_rate_threshold <= 100.0))
+    return fail(fmt::format("failure_rate_threshold must be in (0, 100] percent, got {}",
+                            failure_rate_threshold));
+  if (slow_call_duration_threshold.count() < 0 || slow_call_duration_threshold > max_duration)
+    return fail(fmt::format(
+        "slow_call_duration_threshold must be in [0 ms, {} ms] (0: off), got {} ms",
+        max_duration.count(), slow_call_duration_threshold.count()));
+  if (!(slow_call_rate_threshold > 0.0 && slow_call_rate_threshold <= 100.0))
+    return fail(fmt::format("slow_call_rate_threshold must be in (0, 100] percent, got {}",
+                            slow_call_rate_threshold));
+  if (uses_window()) {
+    // A gate the window can never reach would make the rates silently inert.
+    if (window_type == WindowType::count_based && minimum_request_threshold > window_size)
+      return fail(fmt::format("minimum_request_threshold must be <= window_size ({}) with a "
+                              "count_based window (the window never holds more), got {}",
+                              window_size, minimum_request_threshold));
+    // The state word's volume stops one short of saturation with a window
+    // (see detail/state_word.hpp), so the consecutive rule's gate must fit.
+    if (minimum_request_threshold > max_count - 1)
+      return fail(fmt::format("minimum_request_threshold must be in [0, {}] with a sliding "
+                              "window, got {}",
+                              max_count - 1, minimum_request_threshold));
+  }
   if (timeout_duration.count() <= 0 || timeout_duration > max_duration)
     return fail(fmt::format("timeout_duration must be in (0 ms, {} ms], got {} ms",
                             max_duration.count(), timeout_duration.count()));
@@ -150,6 +198,23 @@ std::string first_difference(const CircuitBreakerConfig& a, const CircuitBreaker
   if (a.minimum_request_threshold != b.minimum_request_threshold)
     return differ("minimum_request_threshold", a.minimum_request_threshold,
                   b.minimum_request_threshold);
+  if (a.trip_policy != b.trip_policy)
+    return differ("trip_policy", name_of(a.trip_policy), name_of(b.trip_policy));
+  if (a.window_type != b.window_type)
+    return differ("window_type", name_of(a.window_type), name_of(b.window_type));
+  if (a.window_size != b.window_size) return differ("window_size", a.window_size, b.window_size);
+  if (a.window_duration != b.window_duration)
+    return differ_ms("window_duration", a.window_duration, b.window_duration);
+  if (a.window_buckets != b.window_buckets)
+    return differ("window_buckets", a.window_buckets, b.window_buckets);
+  if (a.failure_rate_threshold != b.failure_rate_threshold)
+    return differ("failure_rate_threshold", a.failure_rate_threshold, b.failure_rate_threshold);
+  if (a.slow_call_duration_threshold != b.slow_call_duration_threshold)
+    return differ_ms("slow_call_duration_threshold", a.slow_call_duration_threshold,
+                     b.slow_call_duration_threshold);
+  if (a.slow_call_rate_threshold != b.slow_call_rate_threshold)
+    return differ("slow_call_rate_threshold", a.slow_call_rate_threshold,
+                  b.slow_call_rate_threshold);
   if (a.call_timeout != b.call_timeout)
     return differ_ms("call_timeout", a.call_timeout, b.call_timeout);
   if (a.record_call_durations != b.record_call_durations)

@@ -15,6 +15,7 @@
 #include "breaker/permit.hpp"
 #include "breaker/state.hpp"
 #include "breaker/stats.hpp"
+#include "breaker/window_stats.hpp"
 #include "breaker/testing/manual_clock.hpp"
 #include "breaker/health.hpp"
 #include "breaker/registry.hpp"

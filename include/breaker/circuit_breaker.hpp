@@ -23,6 +23,7 @@
 #include "breaker/permit.hpp"
 #include "breaker/state.hpp"
 #include "breaker/stats.hpp"
+#include "breaker/window_stats.hpp"
 #include "breaker/detail/awaitable_traits.hpp"
 #include "breaker/detail/config_cell.hpp"
 #include "breaker/detail/counters.hpp"
@@ -32,6 +33,7 @@
 #include "breaker/detail/open_deadline.hpp"
 #include "breaker/detail/open_duration.hpp"
 #include "breaker/detail/protocol.hpp"
+#include "breaker/detail/sliding_window.hpp"
 #include "breaker/detail/state_word.hpp"
 #include "breaker/detail/striped_mutex.hpp"
 #include "breaker/detail/timeout_race.hpp"
@@ -44,11 +46,13 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace breaker {
 
@@ -136,8 +140,12 @@ class CircuitBreaker {
         deadline_(clock_.now()),
         jitter_(config.jitter_seed),
         name_(std::move(name)) {
-    durations_.set_sample_every(config.duration_sample_every);
-    if (config.record_call_durations) durations_.enable();
+    apply_duration_settings(config);
+    if (config.uses_window()) {
+      windows_.push_back(
+          std::make_unique<detail::SlidingWindow>(detail::WindowShape::of(config), config));
+      window_.store(windows_.back().get(), std::memory_order_release);
+    }
   }
 
   CircuitBreaker(const CircuitBreaker&) = delete;
@@ -183,11 +191,23 @@ class CircuitBreaker {
     if (config == old) return;
     if (config.jitter_seed != old.jitter_seed) jitter_.reseed(config.jitter_seed);
     // Before the rules are published (release in store): a call that sees
-    // record_call_durations on also sees the stripes. May throw bad_alloc,
-    // with the breaker unchanged.
-    if (config.record_call_durations) durations_.enable();
-    durations_.set_sample_every(config.duration_sample_every);
+    // record_call_durations on also sees the stripes, and a call that sees
+    // the window rule also sees the window. May throw bad_alloc, with the
+    // breaker unchanged.
+    if (config.record_call_durations || config.slow_call_duration_threshold.count() > 0) {
+      durations_.enable();
+    }
+    update_window(config);
+    apply_duration_settings(config);
     config_.store(config);
+    if (!config.uses_window()) {
+      // After the rules: a call that still reads the window rule finds no
+      // window and records in the word only. The storage stays (windows_).
+      window_.store(nullptr, std::memory_order_release);
+    } else {
+      // A steady closed word skips the outcome path: make it reach the window.
+      transition_to(detail::unsteadied);
+    }
   }
 
   // --- observation ----------------------------------------------------------
@@ -238,6 +258,27 @@ class CircuitBreaker {
     s.rejected_calls = counters_.sum(detail::CallCounters::rejected);
     s.total_calls = counters_.sum(detail::CallCounters::admitted) + s.rejected_calls;
     return s;
+  }
+
+  /// The sliding window of the current closed (or metrics-only) period: empty
+  /// unless the config uses one (`CircuitBreakerConfig::uses_window()`); zero
+  /// counts in the other states (a window holds one such period only).
+  /// Thread safety: any thread, lock-free, O(window buckets x thread slots)
+  /// (a count-based window: O(thread slots)). Never throws.
+  std::optional<WindowStats> window_stats() const noexcept {
+    const detail::SlidingWindow* window = window_.load(std::memory_order_acquire);
+    if (window == nullptr) return std::nullopt;
+    WindowStats out;
+    const Word w{word_.load(std::memory_order_acquire)};
+    if (w.state() != State::closed && w.state() != State::metrics_only) return out;
+    const detail::WindowCounts c = window->counts(
+        w.epoch(), window->shape().type == WindowType::time_based ? window_now_ns() : 0);
+    out.calls = c.calls;
+    out.failures = c.failures;
+    out.slow_calls = c.slow;
+    out.failure_rate = detail::failure_rate_of(c);
+    out.slow_call_rate = detail::slow_call_rate_of(c);
+    return out;
   }
 
   /// Probes of the current half-open episode in flight (0 unless half-open).
@@ -414,10 +455,12 @@ class CircuitBreaker {
       line.increment(detail::CallCounters::successful);
       // Steady and unchanged: nothing shared to write (the likely case, each
       // test marked so that GCC lays it out as the fall-through).
+      // (A breaker with a window is never steady: its successes go to the
+      // window through record_closed_outcome.)
       if (!detail::closed_steady_bits(bits)) [[unlikely]] {
-        record_closed_outcome(Word{bits}.epoch(), Outcome::success);
+        record_closed_outcome(Word{bits}.epoch(), Outcome::success, Timing::none);
       } else if (word_.load(std::memory_order_acquire) != bits) [[unlikely]] {
-        record_closed_outcome(Word{bits}.epoch(), Outcome::success);
+        record_closed_outcome(Word{bits}.epoch(), Outcome::success, Timing::none);
       }
     } else {
       record_closed_value(static_cast<unsigned>(slot), bits, outcome);
@@ -678,9 +721,17 @@ class CircuitBreaker {
     if (permit.admitted_in_ == State::closed || permit.admitted_in_ == State::metrics_only) {
       // The common cases write nothing shared: a success in a steady closed
       // breaker, an ignored closed call, a stale closed outcome. (A shortcut
-      // only: apply_outcome would find the same word and write nothing.)
+      // only: apply_outcome would find the same word and write nothing. A
+      // breaker with a window is never steady: its successes go on below.)
       if (outcome == Outcome::ignored) return;
       if (outcome == Outcome::success && !detail::success_changes(Word{current}, permit.epoch_)) {
+        return;
+      }
+      // A window (a windowed word is never steady, so its successes get
+      // here); metrics_only records in it too, and never trips.
+      const detail::Rules rules = config_.rules();
+      if (rules.windowed()) {
+        windowed_outcome(slot, permit.epoch_, outcome, permit.timing_, rules, permit.admitted_in_);
         return;
       }
     } else if (permit.admitted_in_ == State::disabled) {
@@ -768,7 +819,7 @@ class CircuitBreaker {
     call.breaker = nullptr;
     const unsigned slot = detail::exclusive_thread_slot();
     record_duration(slot, call.timing, call.start);
-    record_closed_value(slot, call.bits, outcome);
+    record_closed_value(slot, call.bits, outcome, call.timing);
   }
 
   [[gnu::noinline]] void record_abandoned_closed(Timing timing, std::uint64_t start) noexcept {
@@ -828,7 +879,7 @@ class CircuitBreaker {
     }
     const Outcome outcome = classify_closed_value(policy, out, slot);
     record_timed_duration(slot, start);
-    record_closed_value(slot, bits, outcome);
+    record_closed_value(slot, bits, outcome, Timing::timed);
     return out.take();
   }
 
@@ -863,25 +914,157 @@ class CircuitBreaker {
 
   // A classified closed outcome; with the default policy `outcome` is the
   // constant success and this is record_closed_success.
-  [[gnu::always_inline]] void record_closed_value(unsigned slot, std::uint64_t admitted_bits, Outcome outcome) noexcept {
+  // `timing`: how the call was timed (a timed call's duration is its slot's
+  // last timed duration, which the slow-call rule reads).
+  [[gnu::always_inline]] void record_closed_value(unsigned slot, std::uint64_t admitted_bits,
+                                                  Outcome outcome,
+                                                  Timing timing = Timing::none) noexcept {
     if (outcome == Outcome::success) [[likely]] {
-      record_closed_success(slot, admitted_bits);
+      record_closed_success(slot, admitted_bits, timing);
       return;
     }
     counters_.count_at(slot, outcome_counter(outcome));
-    if (outcome == Outcome::failure) record_closed_outcome(Word{admitted_bits}.epoch(), outcome);
+    if (outcome == Outcome::failure) {
+      record_closed_outcome(Word{admitted_bits}.epoch(), outcome, timing);
+    }
   }
 
-  [[gnu::always_inline]] void record_closed_success(unsigned slot, std::uint64_t admitted_bits) noexcept {
+  // A breaker with a window never has a steady word (see Limits::windowed),
+  // so the window's hook costs the default path nothing: it lives in
+  // record_closed_outcome, out of line.
+  [[gnu::always_inline]] void record_closed_success(unsigned slot, std::uint64_t admitted_bits,
+                                                    Timing timing = Timing::none) noexcept {
     counters_.count_at(slot, detail::CallCounters::successful);
     if (closed_success_is_steady(admitted_bits)) [[likely]] return;
-    record_closed_outcome(Word{admitted_bits}.epoch(), Outcome::success);
+    record_closed_outcome(Word{admitted_bits}.epoch(), Outcome::success, timing);
   }
 
-  // The word update of a closed-state outcome whose count was already added.
-  [[gnu::noinline]] void record_closed_outcome(std::uint32_t epoch, Outcome outcome) noexcept {
+  // The word (and window) update of a closed-state outcome whose count was
+  // already added.
+  // (The slot is looked up again here, off the fast path: passing it would
+  // keep it live across the fast path's calls, 3 instructions per call.)
+  [[gnu::noinline]] void record_closed_outcome(std::uint32_t epoch, Outcome outcome,
+                                               Timing timing) noexcept {
+    const detail::Rules rules = config_.rules();
+    if (rules.windowed()) {
+      windowed_outcome(detail::thread_slot(), epoch, outcome, timing, rules);
+      return;
+    }
     apply_outcome(word_.load(std::memory_order_acquire), epoch, State::closed, outcome,
-                  config_.rules().limits());
+                  rules.limits());
+  }
+
+  // --- sliding window (see detail/sliding_window.hpp) -----------------------
+
+  // A closed-state (or metrics_only) outcome of a breaker with a window:
+  // into the window when it is current (same state and epoch: a stale
+  // outcome is never counted), then the rates (closed only: after a failure,
+  // a slow call, or when the window asks), then the word (consecutive rule,
+  // volume).
+  [[gnu::noinline]] void windowed_outcome(unsigned slot, std::uint32_t epoch, Outcome outcome,
+                                          Timing timing, detail::Rules rules,
+                                          State admitted_in = State::closed) noexcept {
+    const std::uint64_t current = word_.load(std::memory_order_acquire);
+    const Word w{current};
+    if (outcome == Outcome::ignored || w.state() != admitted_in || w.epoch() != epoch) return;
+    // acquire: pairs with update_config's release store of the pointer.
+    detail::SlidingWindow* window = window_.load(std::memory_order_acquire);
+    if (window != nullptr) {
+      const bool failure = outcome == Outcome::failure;
+      // A timed call's duration: its slot's last timed duration (recorded
+      // just before, on this thread).
+      const std::int64_t slow_ns = window->slow_ns();
+      const bool slow =
+          slow_ns > 0 && timing == Timing::timed && durations_.last_timed_ns(slot) > slow_ns;
+      const std::int64_t now_ns =
+          window->shape().type == WindowType::time_based ? window_now_ns() : 0;
+      const bool recheck = window->record(slot, epoch, now_ns, failure, slow);
+      if (admitted_in == State::closed && (failure || slow || recheck) &&
+          check_rates(*window, epoch, now_ns, failure)) {
+        return;
+      }
+    }
+    if (outcome == Outcome::success && detail::windowed_steady(w)) return;
+    apply_outcome(current, epoch, admitted_in, outcome, rules.limits());
+  }
+
+  // Decides the rates of `epoch`'s window; trips the breaker when one is
+  // reached. Returns whether this call opened it.
+  bool check_rates(detail::SlidingWindow& window, std::uint32_t epoch, std::int64_t now_ns,
+                   bool failure) noexcept {
+    const detail::WindowCounts counts = window.counts(epoch, now_ns);
+    const detail::RateVerdict verdict = detail::decide_rates(counts, window.rules());
+    window.mark_under_minimum(epoch, verdict == detail::RateVerdict::under_minimum);
+    if (verdict != detail::RateVerdict::failure_rate &&
+        verdict != detail::RateVerdict::slow_call_rate) {
+      return false;
+    }
+    std::uint64_t current = word_.load(std::memory_order_acquire);
+    detail::RecordDecision d;
+    // CAS loop: acq_rel on success publishes the transition (step 1 of the
+    // open-deadline protocol); acquire on failure to decide again on the
+    // fresh word (another outcome may have changed its counts, or tripped).
+    do {
+      d = detail::decide_rate_trip(Word{current}, epoch, failure);
+      if (d.stale) return false;
+    } while (!word_.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
+                                          std::memory_order_acquire));
+    after_transition(Word{current}, d.next);
+    // After the transition (its deadline is published first): listeners hear
+    // closed -> open, then the rate that caused it, once per trip (only the
+    // thread whose CAS opened the breaker gets here).
+    if (events_.any()) [[unlikely]] {
+      if (verdict == detail::RateVerdict::failure_rate) {
+        emit_event(EventType::failure_rate_exceeded, State::open, detail::failure_rate_of(counts));
+      } else {
+        emit_event(EventType::slow_call_rate_exceeded, State::open,
+                   detail::slow_call_rate_of(counts));
+      }
+    }
+    return true;
+  }
+
+  // The window's time: the breaker's clock in nanoseconds since its epoch; for
+  // a hardware clock its coarse variant (kernel tick resolution, a few ms;
+  // a third of the cost of a precise read), which buckets of >= 1 ms
+  // tolerate.
+  std::int64_t window_now_ns() const noexcept {
+    return detail::window_time_ns(clock_);
+  }
+
+  // Durations: on for record_call_durations or the slow-call rule (which
+  // times every call). Throws bad_alloc only from enable().
+  void apply_duration_settings(const CircuitBreakerConfig& config) {
+    const bool slow = config.slow_call_duration_threshold.count() > 0;
+    durations_.set_sample_every(slow ? 1 : config.duration_sample_every);
+    if (config.record_call_durations || slow) durations_.enable();
+  }
+
+  // Installs the window `config` needs (update_config, under config_writer_):
+  // the same shape keeps the window and its contents; a new shape gets a new
+  // window with the old contents moved where they make sense
+  // (SlidingWindow::copy_from). The old one is kept until the breaker is
+  // destroyed: a call may still be writing it.
+  void update_window(const CircuitBreakerConfig& config) {
+    if (!config.uses_window()) return;
+    const detail::WindowShape shape = detail::WindowShape::of(config);
+    detail::SlidingWindow* current = window_.load(std::memory_order_acquire);
+    const Word w{word_.load(std::memory_order_acquire)};
+    if (current != nullptr && current->shape() == shape) {
+      current->set_rules(config);
+      current->recheck_after_update(w.epoch(), window_now_ns());
+      return;
+    }
+    auto fresh = std::make_unique<detail::SlidingWindow>(shape, config);
+    windows_.reserve(windows_.size() + 1);  // nothing can throw after this
+    if (current != nullptr && (w.state() == State::closed || w.state() == State::metrics_only)) {
+      const std::int64_t now_ns = window_now_ns();
+      fresh->copy_from(*current, detail::thread_slot(), w.epoch(), now_ns);
+      fresh->recheck_after_update(w.epoch(), now_ns);
+    }
+    windows_.push_back(std::move(fresh));
+    // release: a call that loads the pointer sees the window built.
+    window_.store(windows_.back().get(), std::memory_order_release);
   }
 
   [[gnu::noinline]] void record_closed_exception(std::uint32_t epoch, Outcome outcome, Timing timing,
@@ -1062,6 +1245,11 @@ class CircuitBreaker {
 
   detail::CallCounters counters_;
   detail::DurationHistogram durations_;
+  // The current window (null without a window rule), and every window this
+  // breaker made (update_config retires, never frees, a window a call may
+  // still be writing).
+  std::atomic<detail::SlidingWindow*> window_{nullptr};
+  std::vector<std::unique_ptr<detail::SlidingWindow>> windows_;
   std::array<std::atomic<std::uint64_t>, transition_pairs> transitions_{};
   detail::JitterGenerator jitter_;
 

@@ -13,6 +13,24 @@ namespace breaker {
 
 class CircuitBreakerConfigBuilder;
 
+/// What opens a closed breaker (see docs/01-semantics.md, "Trip policies").
+enum class TripPolicy : std::uint8_t {
+  /// `failure_threshold` consecutive failures (once `minimum_request_threshold`
+  /// outcomes were recorded since the breaker closed). The default.
+  consecutive_failures = 0,
+  /// The failure rate over a sliding window reaching `failure_rate_threshold`
+  /// once the window holds `minimum_request_threshold` outcomes.
+  failure_rate = 1,
+};
+
+/// The sliding window of the `failure_rate` policy and of the slow-call rule.
+enum class WindowType : std::uint8_t {
+  /// The last `window_size` outcomes.
+  count_based = 0,
+  /// The outcomes of the last `window_duration`, in `window_buckets` buckets.
+  time_based = 1,
+};
+
 /// How long each open period lasts (see `CircuitBreakerConfig`).
 enum class OpenDurationPolicy : std::uint8_t {
   fixed = 0,                ///< `timeout_duration` every time (the default).
@@ -75,6 +93,40 @@ struct CircuitBreakerConfig {
   /// Outcomes that must have been recorded since the breaker last closed before
   /// it may open. 0: no volume gate. Range 0..max_count.
   std::uint32_t minimum_request_threshold = 10;
+  /// Largest `window_size`.
+  static constexpr std::uint32_t max_window_size = 1'000'000;
+  /// Largest `window_buckets`.
+  static constexpr std::uint32_t max_window_buckets = 1000;
+  /// What opens the breaker while closed. With `failure_rate`,
+  /// `failure_threshold` is not used while closed (it still validates) and
+  /// the breaker keeps a sliding window (`window_type`), allocated only then
+  /// (or when the slow-call rule is on). Default: consecutive failures.
+  TripPolicy trip_policy = TripPolicy::consecutive_failures;
+  /// The window's kind, when there is one (`trip_policy == failure_rate` or
+  /// `slow_call_duration_threshold > 0`).
+  WindowType window_type = WindowType::count_based;
+  /// Count-based window: the last N outcomes (successes and failures; ignored
+  /// calls are not outcomes). Range 1..max_window_size. With a count-based
+  /// window, `minimum_request_threshold` must not exceed it.
+  std::uint32_t window_size = 100;
+  /// Time-based window: the outcomes of the last T. Range [1 ms,
+  /// max_duration], a multiple of `window_buckets` milliseconds.
+  std::chrono::milliseconds window_duration{60'000};
+  /// Time-based window: buckets T is split into (outcomes leave the window a
+  /// bucket at a time). Range 1..max_window_buckets.
+  std::uint32_t window_buckets = 10;
+  /// `failure_rate` policy: opens when failures / outcomes * 100 >= this.
+  /// Percent, range (0, 100].
+  double failure_rate_threshold = 50.0;
+  /// A call taking longer than this is slow (success or failure). 0: the
+  /// slow-call rule is off. With it on, every admitted call is timed (two
+  /// timestamps; recorded in the duration histogram too, exactly). Range
+  /// [0, max_duration].
+  std::chrono::milliseconds slow_call_duration_threshold{0};
+  /// Slow-call rule: opens when slow calls / outcomes * 100 >= this (over the
+  /// window, once it holds `minimum_request_threshold` outcomes). Percent,
+  /// range (0, 100].
+  double slow_call_rate_threshold = 100.0;
   /// Per-call timeout of the coroutine `call`; 0 means none. Range [0, max_duration].
   std::chrono::milliseconds call_timeout{0};
   /// Whether admitted calls are recorded in the call-duration histogram,
@@ -169,6 +221,12 @@ struct CircuitBreakerConfig {
   /// of range and, when `message` is not null, a sentence naming that field.
   std::error_code validate(std::string* message = nullptr) const;
 
+  /// Whether the breaker keeps a sliding window: `failure_rate` policy or the
+  /// slow-call rule on.
+  constexpr bool uses_window() const noexcept {
+    return trip_policy == TripPolicy::failure_rate || slow_call_duration_threshold.count() > 0;
+  }
+
   friend bool operator==(const CircuitBreakerConfig&, const CircuitBreakerConfig&) = default;
 };
 
@@ -202,6 +260,38 @@ class CircuitBreakerConfigBuilder {
   }
   CircuitBreakerConfigBuilder& minimum_request_threshold(std::uint32_t v) noexcept {
     config_.minimum_request_threshold = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& trip_policy(TripPolicy v) noexcept {
+    config_.trip_policy = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& window_type(WindowType v) noexcept {
+    config_.window_type = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& window_size(std::uint32_t v) noexcept {
+    config_.window_size = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& window_duration(std::chrono::milliseconds v) noexcept {
+    config_.window_duration = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& window_buckets(std::uint32_t v) noexcept {
+    config_.window_buckets = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& failure_rate_threshold(double v) noexcept {
+    config_.failure_rate_threshold = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& slow_call_duration_threshold(std::chrono::milliseconds v) noexcept {
+    config_.slow_call_duration_threshold = v;
+    return *this;
+  }
+  CircuitBreakerConfigBuilder& slow_call_rate_threshold(double v) noexcept {
+    config_.slow_call_rate_threshold = v;
     return *this;
   }
   CircuitBreakerConfigBuilder& call_timeout(std::chrono::milliseconds v) noexcept {

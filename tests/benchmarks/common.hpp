@@ -105,6 +105,8 @@ class AllocationMeter {
 void register_floor_benchmarks();
 void register_reference_benchmarks();
 void register_sync_benchmarks();
+/// The sliding-window policies (bench_windows.cpp).
+void register_window_benchmarks();
 void register_coroutine_benchmarks();
 void register_memory_benchmarks();
 /// Cases that need breaker::prometheus / breaker::Registry; registers nothing

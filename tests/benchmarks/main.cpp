@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   register_floor_benchmarks();
   register_reference_benchmarks();
   register_sync_benchmarks();
+  register_window_benchmarks();
   register_coroutine_benchmarks();
   register_memory_benchmarks();
   register_prometheus_benchmarks();

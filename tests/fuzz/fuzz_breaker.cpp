@@ -9,7 +9,8 @@
 // probe limit, balance its totals and release every permit.
 //
 // Input layout:
-//   config: 7 encoded fields (see read_count / read_duration) + 1 flags byte;
+//   config: 7 encoded fields (see read_count / read_duration) + 1 flags byte
+//   (flags bit 3: the window fields follow, see read_window_fields);
 //           when flags bit 2 is set, the issue-12 fields follow (see
 //           read_issue12_fields: policy, multiplier, cap, jitter, ratio, seed,
 //           half-open wait, close rule, success ratio), valid or not
@@ -141,6 +142,29 @@ void read_issue12_fields(Bytes& in, CircuitBreakerConfig& c) {
   c.half_open_success_ratio = read_double(in, 0.5, 100.0);
 }
 
+// The window fields (windows12): mostly small valid windows, so that the
+// harness runs them; the readers' edges and garbage otherwise.
+void read_window_fields(Bytes& in, CircuitBreakerConfig& c) {
+  const std::uint8_t policy = in.u8();
+  c.trip_policy = static_cast<TripPolicy>(policy < 250 ? policy % 2 : policy);
+  const std::uint8_t type = in.u8();
+  c.window_type = static_cast<WindowType>(type < 250 ? type % 2 : type);
+  const std::uint8_t size = in.u8();
+  c.window_size = size < 200 ? 1 + size % 16 : read_count(in);
+  const std::uint8_t buckets = in.u8();
+  c.window_buckets = buckets < 200 ? 1 + buckets % 8 : read_count(in);
+  const std::uint8_t duration = in.u8();
+  c.window_duration = duration < 200 ? std::chrono::milliseconds(
+                                           std::int64_t{c.window_buckets} * (1 + duration % 50))
+                                     : read_duration(in, false);
+  c.failure_rate_threshold = read_double(in, 0.5, 100.0);
+  const std::uint8_t slow = in.u8();
+  c.slow_call_duration_threshold = slow < 128 ? std::chrono::milliseconds(0)
+                                   : slow < 240 ? std::chrono::milliseconds(1 + slow % 40)
+                                                : read_duration(in, true);
+  c.slow_call_rate_threshold = read_double(in, 0.5, 100.0);
+}
+
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "breaker fuzz: %s\n", what.c_str());
   std::fflush(stderr);
@@ -152,7 +176,9 @@ bool names_a_field(const std::string& text) {
        {"failure_threshold", "success_threshold", "timeout_duration", "half_open_max_requests",
         "minimum_request_threshold", "call_timeout", "open_duration_policy", "backoff_multiplier",
         "max_open_duration", "open_duration_jitter", "jitter_ratio", "max_wait_in_half_open",
-        "half_open_close", "half_open_success_ratio"}) {
+        "half_open_close", "half_open_success_ratio", "trip_policy", "window_type", "window_size",
+        "window_duration", "window_buckets", "failure_rate_threshold",
+        "slow_call_duration_threshold", "slow_call_rate_threshold"}) {
     if (text.find(field) != std::string::npos) return true;
   }
   return false;
@@ -182,6 +208,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   c.count_timeout_as_failure = (flags & 1) != 0;
   c.record_call_durations = (flags & 2) != 0;
   if ((flags & 4) != 0) read_issue12_fields(in, c);
+  if ((flags & 8) != 0) read_window_fields(in, c);
 
   std::string message;
   const std::error_code invalid = c.validate(&message);

@@ -182,7 +182,14 @@ inline std::string describe(const CircuitBreakerConfig& c) {
      << ", jitter_ratio=" << c.jitter_ratio << ", jitter_seed=" << c.jitter_seed
      << ", max_wait_in_half_open=" << c.max_wait_in_half_open.count() << "ms"
      << ", half_open_close=" << to_string(c.half_open_close)
-     << ", half_open_success_ratio=" << c.half_open_success_ratio << "}";
+     << ", half_open_success_ratio=" << c.half_open_success_ratio
+     << ", trip_policy=" << (c.trip_policy == TripPolicy::failure_rate ? "failure_rate" : "consecutive_failures")
+     << ", window_type=" << (c.window_type == WindowType::time_based ? "time_based" : "count_based")
+     << ", window_size=" << c.window_size << ", window_duration=" << c.window_duration.count() << "ms"
+     << ", window_buckets=" << c.window_buckets
+     << ", failure_rate_threshold=" << c.failure_rate_threshold
+     << ", slow_call_duration_threshold=" << c.slow_call_duration_threshold.count() << "ms"
+     << ", slow_call_rate_threshold=" << c.slow_call_rate_threshold << "}";
   return os.str();
 }
 
@@ -248,6 +255,31 @@ inline CircuitBreakerConfig random_valid_config(std::uint64_t seed) {
     static constexpr double ratios[] = {100.0, 50.0, 75.0, 33.4, 0.5};
     c.half_open_success_ratio = ratios[more() % 5];
   }
+  // Issue 12 (windows): a generator of their own again.
+  SplitMix64 win(seed ^ 0x3D0C'3D0C'3D0C'3D0CULL);
+  const auto win_pick = [&](std::uint32_t lo, std::uint32_t hi) {
+    return static_cast<std::uint32_t>(lo + win() % (std::uint64_t{hi} - lo + 1));
+  };
+  const bool rate = win() % 3 == 0;
+  const bool slow = win() % 4 == 0;
+  if (rate || slow) {
+    if (rate) c.trip_policy = TripPolicy::failure_rate;
+    static constexpr double thresholds[] = {50.0, 100.0, 25.0, 66.7, 0.5};
+    c.failure_rate_threshold = thresholds[win() % 5];
+    if (slow) {
+      c.slow_call_duration_threshold = std::chrono::milliseconds(win_pick(1, 50));
+      c.slow_call_rate_threshold = thresholds[win() % 5];
+    }
+    if (win() % 2 == 0) {
+      c.window_type = WindowType::count_based;
+      c.window_size = win_pick(1, 12);
+      c.minimum_request_threshold = std::min(c.minimum_request_threshold, c.window_size);
+    } else {
+      c.window_type = WindowType::time_based;
+      c.window_buckets = win_pick(1, 6);
+      c.window_duration = std::chrono::milliseconds(c.window_buckets * win_pick(1, 100));
+    }
+  }
   return c;
 }
 
@@ -275,7 +307,7 @@ inline CircuitBreakerConfig random_invalid_config(std::uint64_t seed,
     return choices[rng() % 3];
   };
   std::string name;
-  switch (rng() % 18) {
+  switch (rng() % 24) {
     case 0:
       c.failure_threshold = 0;
       name = "failure_threshold";
@@ -346,6 +378,31 @@ inline CircuitBreakerConfig random_invalid_config(std::uint64_t seed,
     case 17:
       c.open_duration_jitter = static_cast<Jitter>(3 + rng() % 200);
       name = "open_duration_jitter";
+      break;
+    case 18:
+      c.window_size = rng() % 2 ? 0 : big(CircuitBreakerConfig::max_window_size);
+      name = "window_size";
+      break;
+    case 19:
+      c.window_buckets = rng() % 2 ? 0 : big(CircuitBreakerConfig::max_window_buckets);
+      name = "window_buckets";
+      break;
+    case 20:
+      c.failure_rate_threshold = rng() % 2 ? 0.0 : std::numeric_limits<double>::quiet_NaN();
+      name = "failure_rate_threshold";
+      break;
+    case 21:
+      c.slow_call_rate_threshold = rng() % 2 ? -1.0 : 100.01;
+      name = "slow_call_rate_threshold";
+      break;
+    case 22:
+      c.slow_call_duration_threshold = rng() % 2 ? negative() : too_long();
+      name = "slow_call_duration_threshold";
+      break;
+    case 23:
+      c.window_buckets = 7;
+      c.window_duration = std::chrono::milliseconds(7 * (1 + rng() % 100) + 1);
+      name = "window_duration";
       break;
     default:
       c.call_timeout = too_long();
@@ -513,6 +570,19 @@ inline std::optional<Failure> run_sequence(const CircuitBreakerConfig& config,
       return fail("stats() " + describe_stats(rs) + " != model " + describe_stats(ms));
     if (real.state() != model.state())
       return fail("state() " + str(real.state()) + " != model " + str(model.state()));
+    // The sliding window (windows12): what it holds, exactly.
+    {
+      const auto window = real.window_stats();
+      const auto mw = model.window_counts();
+      if (window.has_value() != model.config().uses_window())
+        return fail(std::string("window_stats() ") + (window ? "present" : "absent") +
+                    " != model");
+      if (window && (window->calls != mw[0] || window->failures != mw[1] ||
+                     window->slow_calls != mw[2]))
+        return fail("window_stats() {" + str(window->calls) + ", " + str(window->failures) + ", " +
+                    str(window->slow_calls) + "} != model {" + str(mw[0]) + ", " + str(mw[1]) +
+                    ", " + str(mw[2]) + "}");
+    }
     if (real.probes_in_flight() != model.probes_in_flight())
       return fail("probes_in_flight() " + str(real.probes_in_flight()) + " != model " +
                   str(model.probes_in_flight()));

@@ -139,9 +139,11 @@ class Model {
     // Sample and hold (detail/duration_histogram.hpp): the 1st, (N+1)-th...
     // admission of the thread is timed; the others take the last timed duration.
     ++admissions_;
-    permit.tracked = config_.record_call_durations && state_ != State::disabled;
+    // The slow-call rule (windows12) times every call and fills the histogram.
+    const bool slow_rule = config_.slow_call_duration_threshold.count() > 0;
+    permit.tracked = (config_.record_call_durations || slow_rule) && state_ != State::disabled;
     permit.timed = permit.tracked &&
-                   ((admissions_ - 1) & (config_.duration_sample_every - 1)) == 0;
+                   (slow_rule || ((admissions_ - 1) & (config_.duration_sample_every - 1)) == 0);
     permit.start_ns = now_ns_;
     if (state_ == State::half_open) ++probes_of_this_episode_;
     return permit;
@@ -178,6 +180,20 @@ class Model {
     if (permit.admitted_in == State::half_open) --probes_of_this_episode_;
     if (outcome == ModelOutcome::ignored) return;
 
+    // The sliding window (windows12): the outcomes of this closed (or
+    // metrics-only) period, with their times and slowness.
+    const bool windowed = config_.uses_window();
+    // Only a timed call has a duration: one admitted before the rule was on
+    // is slow only when the duration sampling happened to time it.
+    const bool slow = permit.timed && config_.slow_call_duration_threshold.count() > 0 &&
+                      now_ns_ - permit.start_ns > config_.slow_call_duration_threshold.count() * 1'000'000;
+    if (windowed && (state_ == State::closed || state_ == State::metrics_only)) {
+      window_.push_back(WindowEntry{now_ns_, outcome == ModelOutcome::failure, slow});
+      if (config_.window_type == WindowType::count_based && window_.size() > config_.window_size) {
+        window_.erase(window_.begin());
+      }
+    }
+
     if (state_ == State::metrics_only) {
       ++outcomes_since_closed_;
       if (outcome == ModelOutcome::success) {
@@ -190,12 +206,19 @@ class Model {
 
     if (state_ == State::closed) {
       ++outcomes_since_closed_;
-      if (outcome == ModelOutcome::success) {
-        failures_in_a_row_ = 0;
+      if (outcome == ModelOutcome::failure && failures_in_a_row_ < CircuitBreakerConfig::max_count) {
+        ++failures_in_a_row_;
+      }
+      if (outcome == ModelOutcome::success) failures_in_a_row_ = 0;
+      // A rate over the window opens it (checked after every outcome, as
+      // Resilience4j does), before the consecutive rule.
+      if (windowed && window_rate_reached()) {
+        open(failures_in_a_row_);
         return;
       }
-      if (failures_in_a_row_ < CircuitBreakerConfig::max_count) ++failures_in_a_row_;
-      if (failures_in_a_row_ >= config_.failure_threshold &&
+      if (outcome == ModelOutcome::success) return;
+      if (config_.trip_policy == TripPolicy::consecutive_failures &&
+          failures_in_a_row_ >= config_.failure_threshold &&
           outcomes_since_closed_ >= config_.minimum_request_threshold) {
         const std::uint32_t run = failures_in_a_row_;
         open(run);
@@ -232,6 +255,7 @@ class Model {
 
   void update_config(const CircuitBreakerConfig& config) {
     if (config == config_) return;
+    update_window(config);
     if (config.jitter_seed != config_.jitter_seed) jitter_state_ = config.jitter_seed;
     config_ = config;
   }
@@ -323,6 +347,7 @@ class Model {
     ratio_episode_ = false;
     waiting_ = false;
     if (to == State::closed || to == State::disabled || to == State::metrics_only) level_ = 0;
+    window_.clear();  // a window holds one closed (or metrics-only) period
     ++epoch_;
   }
 
@@ -430,6 +455,95 @@ class Model {
     ++duration_count_;
     duration_sum_ns_ += static_cast<std::uint64_t>(ns);
   }
+
+  // --- the sliding window (windows12) ---------------------------------------
+  struct WindowEntry {
+    std::int64_t at_ns;
+    bool failure;
+    bool slow;
+  };
+  static std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+    const std::int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+  }
+  static std::int64_t bucket_ns(const CircuitBreakerConfig& c) {
+    return c.window_duration.count() * 1'000'000 / c.window_buckets;
+  }
+  // Whether an entry is inside the window now (count-based: always; the
+  // list holds the last N).
+  bool in_window(const WindowEntry& e, const CircuitBreakerConfig& c) const {
+    if (c.window_type == WindowType::count_based) return true;
+    const std::int64_t w = bucket_ns(c);
+    return floor_div(now_ns_, w) - floor_div(e.at_ns, w) < static_cast<std::int64_t>(c.window_buckets);
+  }
+
+ public:
+  /// The window's counts now (calls, failures, slow), as `window_stats()`.
+  std::array<std::uint64_t, 3> window_counts() const {
+    std::array<std::uint64_t, 3> n{};
+    if (!config_.uses_window() || (state_ != State::closed && state_ != State::metrics_only)) return n;
+    for (const WindowEntry& e : window_) {
+      if (!in_window(e, config_)) continue;
+      ++n[0];
+      n[1] += e.failure ? 1 : 0;
+      n[2] += e.slow ? 1 : 0;
+    }
+    return n;
+  }
+
+ private:
+  bool window_rate_reached() const {
+    const auto n = window_counts();
+    if (n[0] == 0 || n[0] < config_.minimum_request_threshold) return false;
+    const double calls = static_cast<double>(n[0]);
+    if (config_.trip_policy == TripPolicy::failure_rate &&
+        100.0 * static_cast<double>(n[1]) >= config_.failure_rate_threshold * calls) {
+      return true;
+    }
+    return config_.slow_call_duration_threshold.count() > 0 &&
+           100.0 * static_cast<double>(n[2]) >= config_.slow_call_rate_threshold * calls;
+  }
+
+  // update_config's rules for the window (docs/01-semantics.md, "Live config
+  // changes of the window fields").
+  void update_window(const CircuitBreakerConfig& next) {
+    if (!next.uses_window() || !config_.uses_window()) {
+      window_.clear();
+      return;
+    }
+    const bool same_shape =
+        next.window_type == config_.window_type &&
+        (next.window_type == WindowType::count_based
+             ? next.window_size == config_.window_size
+             : bucket_ns(next) == bucket_ns(config_) && next.window_buckets == config_.window_buckets);
+    if (same_shape) return;
+    std::vector<WindowEntry> kept;
+    for (const WindowEntry& e : window_) {
+      if (in_window(e, config_)) kept.push_back(e);
+    }
+    if (config_.window_type == WindowType::count_based && next.window_type == WindowType::count_based) {
+      if (kept.size() > next.window_size) kept.erase(kept.begin(), kept.end() - next.window_size);
+    } else if (config_.window_type == WindowType::time_based &&
+               next.window_type == WindowType::time_based) {
+      const std::int64_t w_old = bucket_ns(config_), w_new = bucket_ns(next);
+      std::vector<WindowEntry> moved;
+      for (WindowEntry e : kept) {
+        e.at_ns = now_ns_ - (floor_div(now_ns_, w_old) - floor_div(e.at_ns, w_old)) * w_old;
+        if (floor_div(now_ns_, w_new) - floor_div(e.at_ns, w_new) <
+            static_cast<std::int64_t>(next.window_buckets)) {
+          moved.push_back(e);
+        }
+      }
+      kept = std::move(moved);
+    } else if (next.window_type == WindowType::time_based) {
+      for (WindowEntry& e : kept) e.at_ns = now_ns_;  // count -> time: the current bucket
+    } else {
+      kept.clear();  // time -> count: empty
+    }
+    window_ = std::move(kept);
+  }
+
+  std::vector<WindowEntry> window_;
 
   CircuitBreakerConfig config_;
   std::int64_t now_ns_;

@@ -37,28 +37,39 @@ class Rules {
   static constexpr std::uint64_t durations_bit = std::uint64_t{1} << 60;
   static constexpr std::uint64_t call_timeout_bit = std::uint64_t{1} << 61;
   static constexpr std::uint64_t timeout_fails_bit = std::uint64_t{1} << 62;
+  /// The breaker keeps a sliding window (`CircuitBreakerConfig::uses_window`).
+  static constexpr std::uint64_t window_bit = std::uint64_t{1} << 63;
 
   constexpr explicit Rules(std::uint64_t bits) noexcept : bits_(bits) {}
 
   static constexpr Rules from(const CircuitBreakerConfig& c) noexcept {
     static_assert(CircuitBreakerConfig::max_count <= 0xFFFF);
     static_assert(CircuitBreakerConfig::max_half_open_requests <= 0xFFF);
-    std::uint64_t bits = std::uint64_t{c.failure_threshold & 0xFFFF} |
+    // failure_threshold 0 (never valid) encodes "no consecutive rule".
+    const std::uint32_t failures = c.trip_policy == TripPolicy::failure_rate ? 0 : c.failure_threshold;
+    std::uint64_t bits = std::uint64_t{failures & 0xFFFF} |
                          std::uint64_t{c.success_threshold & 0xFFFF} << 16 |
                          std::uint64_t{c.half_open_max_requests & 0xFFF} << 32 |
                          std::uint64_t{c.minimum_request_threshold & 0xFFFF} << 44;
-    if (c.record_call_durations) bits |= durations_bit;
+    // The slow-call rule times every call through the duration path.
+    if (c.record_call_durations || c.slow_call_duration_threshold.count() > 0) bits |= durations_bit;
+    if (c.uses_window()) bits |= window_bit;
     if (c.call_timeout.count() > 0) bits |= call_timeout_bit;
     if (c.count_timeout_as_failure) bits |= timeout_fails_bit;
     return Rules{bits};
   }
 
   constexpr Limits limits() const noexcept {
-    return {static_cast<std::uint32_t>(bits_ & 0xFFFF),
-            static_cast<std::uint32_t>((bits_ >> 16) & 0xFFFF),
-            static_cast<std::uint32_t>((bits_ >> 32) & 0xFFF),
-            static_cast<std::uint32_t>((bits_ >> 44) & 0xFFFF)};
+    const auto failures = static_cast<std::uint32_t>(bits_ & 0xFFFF);
+    Limits l{failures == 0 ? Limits::never : failures,
+             static_cast<std::uint32_t>((bits_ >> 16) & 0xFFFF),
+             static_cast<std::uint32_t>((bits_ >> 32) & 0xFFF),
+             static_cast<std::uint32_t>((bits_ >> 44) & 0xFFFF)};
+    l.windowed = windowed();
+    return l;
   }
+  /// The breaker keeps a sliding window.
+  constexpr bool windowed() const noexcept { return (bits_ & window_bit) != 0; }
   constexpr bool record_call_durations() const noexcept { return (bits_ & durations_bit) != 0; }
   constexpr bool has_call_timeout() const noexcept { return (bits_ & call_timeout_bit) != 0; }
   constexpr bool count_timeout_as_failure() const noexcept {

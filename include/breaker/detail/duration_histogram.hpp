@@ -186,6 +186,17 @@ class DurationHistogram {
     s.sum_ns.fetch_add(held >> bucket_bits, std::memory_order_relaxed);
   }
 
+  /// The duration (ns) of `slot`'s last timed call: right after
+  /// `record_timed(slot, ns)` on the slot's own thread, that `ns` (clamped to
+  /// [0, 2^60)); the slow-call rule reads it so that the call path need not
+  /// carry the duration. (The overflow slot's threads may read each other's.)
+  /// Precondition: `enabled()`.
+  std::int64_t last_timed_ns(unsigned slot) const noexcept {
+    const Stripes* all = stripes_.load(std::memory_order_acquire);
+    return static_cast<std::int64_t>(all->stripes[slot].held.load(std::memory_order_relaxed) >>
+                                     bucket_bits);
+  }
+
   /// The histogram summed over the stripes and the pending held calls
   /// (empty before `enable()`).
   CallDurations snapshot(const CallCounters& counters) const noexcept {

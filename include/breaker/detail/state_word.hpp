@@ -179,15 +179,24 @@ struct Limits {
   HalfOpenClose half_open_close = HalfOpenClose::consecutive_successes;
   /// Successes a success-ratio episode needs (0: unknown, then all its probes).
   std::uint32_t ratio_required = 0;
+  /// The breaker keeps a sliding window (see `sliding_window.hpp`): the
+  /// closed volume stops at `volume_max - 1`, so the word is never
+  /// `closed_steady` and every closed outcome reaches the window's path.
+  bool windowed = false;
+
+  /// `failure_threshold` of a policy whose consecutive rule is off (the
+  /// `failure_rate` policy): the 16-bit consecutive count never reaches it.
+  static constexpr std::uint32_t never = 0xFFFF'FFFF;
 
   static constexpr Limits from(const CircuitBreakerConfig& c) noexcept {
-    return {c.failure_threshold,
+    return {c.trip_policy == TripPolicy::failure_rate ? never : c.failure_threshold,
             c.success_threshold,
             c.half_open_max_requests,
             c.minimum_request_threshold,
             c.half_open_close,
             ratio_required_successes(c.half_open_success_ratio,
-                                     ratio_episode_probes(c.half_open_max_requests))};
+                                     ratio_episode_probes(c.half_open_max_requests)),
+            c.uses_window()};
   }
   /// The probes a success-ratio episode admits under a limit of `n`.
   static constexpr std::uint32_t ratio_episode_probes(std::uint32_t n) noexcept {
@@ -293,8 +302,8 @@ constexpr RecordDecision decide_record(StateWord w, std::uint32_t permit_epoch, 
 
   if (admitted_in == State::closed || admitted_in == State::metrics_only) {
     if (outcome == Outcome::ignored) return {w, false, false};
-    const std::uint32_t volume =
-        w.volume() < StateWord::volume_max ? w.volume() + 1 : w.volume();
+    const std::uint32_t volume_cap = l.windowed ? StateWord::volume_max - 1 : StateWord::volume_max;
+    const std::uint32_t volume = w.volume() < volume_cap ? w.volume() + 1 : w.volume();
     if (outcome == Outcome::success) {
       return {w.with_consecutive(0).with_volume(volume), false, false};
     }
@@ -371,6 +380,31 @@ constexpr bool closed_steady(StateWord w) noexcept {
 constexpr bool success_changes(StateWord w, std::uint32_t permit_epoch) noexcept {
   return w.epoch() == permit_epoch &&
          (w.state() == State::closed || w.state() == State::metrics_only) && !closed_steady(w);
+}
+
+/// A closed word that a success admitted at its own epoch leaves unchanged
+/// when the breaker keeps a window (volume stopped at `volume_max - 1`).
+constexpr bool windowed_steady(StateWord w) noexcept {
+  return w.consecutive() == 0 && w.volume() == StateWord::volume_max - 1;
+}
+
+/// A rate trip of the window of `epoch` (a closed period) by an outcome
+/// (`failure` or a success): open, in a new epoch, with the consecutive
+/// failures counting that outcome (as `decide_record` would have); stale (no
+/// change) unless the word is still closed in that epoch.
+constexpr RecordDecision decide_rate_trip(StateWord w, std::uint32_t epoch, bool failure) noexcept {
+  if (w.state() != State::closed || w.epoch() != epoch) return {w, false, true};
+  const std::uint32_t run = !failure ? 0
+                            : w.consecutive() < StateWord::consecutive_mask ? w.consecutive() + 1
+                                                                            : w.consecutive();
+  return {w.enter(State::open).with_consecutive(run), true, false};
+}
+
+/// A closed word made not `closed_steady` (its volume one short of
+/// saturation) when a window is switched on, so that successes reach it.
+constexpr StateWord unsteadied(StateWord w) noexcept {
+  if (w.state() != State::closed || w.volume() < StateWord::volume_max) return w;
+  return w.with_volume(StateWord::volume_max - 1);
 }
 
 /// `reset()`: closed with everything cleared, in a new epoch; a closed word

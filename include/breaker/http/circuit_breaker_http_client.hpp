@@ -32,6 +32,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <exception>
@@ -118,12 +119,21 @@ inline std::optional<std::chrono::seconds> retry_after(const Response& response,
 /// `CircuitBreakerError(errc::timeout)`, recorded as `CircuitBreaker::call`
 /// records timeouts.
 ///
+/// Retry-After (opt-in): with `ClientOptions::retry_after_open_max` > 0, a
+/// 429 or 503 response carrying a valid `Retry-After` of more than 0 s opens
+/// the breaker for that delay, capped at `retry_after_open_max`
+/// (`CircuitBreaker::open_for`: not jittered, no backoff; a forced-open
+/// breaker stays forced), after its outcome was recorded and before the
+/// request returns; the response is still returned. Calls then fail fast
+/// with `CircuitBreakerError(errc::open)` whose `retry_after()` is the time
+/// left. A missing or invalid header (or another status) changes nothing.
+/// Off by default: a server could otherwise hold every client's breaker
+/// open for as long as it likes.
+///
 /// Retry-After hook: when a response classified as a failure carries a valid
 /// `Retry-After`, the hook set by `on_retry_after` is called with the delay
-/// and the response (on the awaiting coroutine's thread, before the request
-/// returns). Holding the breaker open for that long needs the breaker's
-/// `open_for`, which a later release adds; until then the hook is where an
-/// application can act on it.
+/// (uncapped) and the response (on the awaiting coroutine's thread, before
+/// the request returns; after the breaker was opened, when it was).
 ///
 /// Thread safety: every member may be called concurrently from any thread
 /// (the client and the breaker are thread-safe); `on_retry_after` must not
@@ -162,10 +172,15 @@ class CircuitBreakerHttpClient {
   /// \throws std::invalid_argument when `breaker` is null.
   CircuitBreakerHttpClient(asio::any_io_executor executor, std::shared_ptr<breaker_type> breaker,
                            Policy policy = {}, ClientOptions options = {})
-      : client_(std::move(executor), std::move(options)),
+      : retry_after_open_max_(options.retry_after_open_max),
+        client_(std::move(executor), std::move(options)),
         breaker_(std::move(breaker)),
         policy_(std::move(policy)) {
     if (!breaker_) throw std::invalid_argument("CircuitBreakerHttpClient: breaker is null");
+    if (retry_after_open_max_.count() < 0) {
+      throw std::invalid_argument(
+          "CircuitBreakerHttpClient: ClientOptions::retry_after_open_max must not be negative");
+    }
   }
 
   /// Sets (or, with an empty function, clears) the Retry-After hook.
@@ -180,6 +195,7 @@ class CircuitBreakerHttpClient {
     };
     const Classifier classifier{this};
     Response response = co_await breaker_->call(std::move(op), classifier);
+    open_for_retry_after(response);
     notify_retry_after(response);
     co_return response;
   }
@@ -252,6 +268,17 @@ class CircuitBreakerHttpClient {
     }
   };
 
+  // The opt-in Retry-After rule (see the class comment).
+  void open_for_retry_after(const Response& response) const {
+    if (retry_after_open_max_.count() <= 0) return;
+    if (response.status != 429 && response.status != 503) return;
+    const std::optional<std::chrono::seconds> delay =
+        retry_after(response, std::chrono::system_clock::now());
+    if (!delay || delay->count() <= 0) return;
+    const auto capped = std::min<std::chrono::milliseconds>(*delay, retry_after_open_max_);
+    breaker_->open_for(std::chrono::ceil<typename breaker_type::duration>(capped));
+  }
+
   void notify_retry_after(const Response& response) const {
     if (!retry_after_hook_) return;
     if (classify_response(response) != Outcome::failure) return;
@@ -260,6 +287,7 @@ class CircuitBreakerHttpClient {
     }
   }
 
+  std::chrono::milliseconds retry_after_open_max_;
   Client client_;
   std::shared_ptr<breaker_type> breaker_;
   Policy policy_;

@@ -60,6 +60,13 @@ struct ClientOptions {
   bool follow_redirects = false;
   /// Redirects followed at most when `follow_redirects` is on.
   long max_redirects = 5;
+  /// `CircuitBreakerHttpClient` only (a plain `Client` ignores it): when
+  /// positive, a 429 or 503 response with a valid `Retry-After` (delta-seconds
+  /// or an HTTP-date, see `breaker::http::retry_after`) opens the breaker for
+  /// that long, capped at this (`CircuitBreaker::open_for`). 0: off, the
+  /// default (the header is then only reported to an `on_retry_after` hook).
+  /// Must not be negative.
+  std::chrono::milliseconds retry_after_open_max{0};
 };
 
 /// An asynchronous HTTP client.

@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 
 #include <chrono>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <string>
@@ -362,4 +363,115 @@ TEST_CASE("the breaker's call_timeout bounds a request: a timeout error, the tra
   CHECK(f.client.client().transfers_in_flight() == 0);
   CHECK(f.breaker->stats().failed_calls == 1);
   CHECK(f.breaker->state() == State::open);
+}
+
+namespace {
+// A client whose 429/503 Retry-After opens its breaker, capped at `cap`.
+struct RetryAfterFixture {
+  ManualClock clock;
+  HttpTestServer server;
+  asio::io_context io;
+  std::shared_ptr<Breaker> breaker;
+  TestClient client;
+
+  explicit RetryAfterFixture(std::chrono::milliseconds cap)
+      : breaker(std::make_shared<Breaker>("retry-after", config_opening_after(100), clock)),
+        client(io.get_executor(), breaker, HttpOutcomePolicy{}, options(cap)) {}
+
+  static breaker::http::ClientOptions options(std::chrono::milliseconds cap) {
+    breaker::http::ClientOptions o;
+    o.retry_after_open_max = cap;
+    return o;
+  }
+  Response get(const std::string& path) {
+    return breaker::test::run(io, [&] { return client.get(server.url(path)); });
+  }
+};
+}  // namespace
+
+TEST_CASE("opt-in: a 503 with Retry-After opens the breaker for that long",
+          "[http][breaker][retry-after]") {
+  RetryAfterFixture f(60s);
+  f.server.route("/busy", ScriptedReply{503, "", {{"Retry-After", "7"}}});
+  f.server.route("/ok", ScriptedReply{200, "", {}});
+  const Response r = f.get("/busy");
+  CHECK(r.status == 503);  // still returned
+  CHECK(f.breaker->state() == State::open);
+  REQUIRE(f.breaker->time_until_half_open());
+  CHECK(*f.breaker->time_until_half_open() == 7s);
+  // Rejected without a request, with the time left.
+  try {
+    f.get("/ok");
+    FAIL("not rejected");
+  } catch (const CircuitBreakerError& e) {
+    CHECK(e.code() == breaker::errc::open);
+    REQUIRE(e.retry_after());
+    CHECK(*e.retry_after() == 7s);
+  }
+  f.clock.advance(7s);
+  CHECK(f.breaker->state() == State::half_open);
+  CHECK(f.get("/ok").status == 200);
+}
+
+TEST_CASE("opt-in: a 429 with an HTTP-date Retry-After opens the breaker until then",
+          "[http][breaker][retry-after]") {
+  RetryAfterFixture f(3600s);
+  // curl_getdate has a resolution of seconds: a date 120 s ahead is 119-120 s away.
+  char date[64];
+  const std::time_t when = std::time(nullptr) + 120;
+  std::tm tm{};
+  gmtime_r(&when, &tm);
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  f.server.route("/slow-down", ScriptedReply{429, "", {{"Retry-After", date}}});
+  f.get("/slow-down");
+  CHECK(f.breaker->state() == State::open);
+  REQUIRE(f.breaker->time_until_half_open());
+  CHECK(*f.breaker->time_until_half_open() <= 120s);
+  CHECK(*f.breaker->time_until_half_open() >= 118s);
+}
+
+TEST_CASE("opt-in: the Retry-After delay is capped", "[http][breaker][retry-after]") {
+  RetryAfterFixture f(5s);
+  f.server.route("/busy", ScriptedReply{503, "", {{"Retry-After", "86400"}}});
+  f.get("/busy");
+  CHECK(f.breaker->state() == State::open);
+  REQUIRE(f.breaker->time_until_half_open());
+  CHECK(*f.breaker->time_until_half_open() == 5s);
+}
+
+TEST_CASE("Retry-After does not open the breaker when off, on other statuses or when invalid",
+          "[http][breaker][retry-after]") {
+  SECTION("off (the default)") {
+    RetryAfterFixture f(0s);
+    f.server.route("/busy", ScriptedReply{503, "", {{"Retry-After", "7"}}});
+    f.get("/busy");
+    CHECK(f.breaker->state() == State::closed);
+  }
+  SECTION("a 500 or a 200 with the header") {
+    RetryAfterFixture f(60s);
+    f.server.route("/error", ScriptedReply{500, "", {{"Retry-After", "7"}}});
+    f.server.route("/ok", ScriptedReply{200, "", {{"Retry-After", "7"}}});
+    f.get("/error");
+    f.get("/ok");
+    CHECK(f.breaker->state() == State::closed);
+  }
+  SECTION("an invalid or zero header") {
+    RetryAfterFixture f(60s);
+    f.server.route("/bad", ScriptedReply{503, "", {{"Retry-After", "soon"}}});
+    f.server.route("/zero", ScriptedReply{503, "", {{"Retry-After", "0"}}});
+    f.server.route("/none", ScriptedReply{503, "", {}});
+    f.get("/bad");
+    f.get("/zero");
+    f.get("/none");
+    CHECK(f.breaker->state() == State::closed);
+    CHECK(f.breaker->stats().failed_calls == 3);
+  }
+  SECTION("a negative cap is refused") {
+    asio::io_context io;
+    ManualClock clock;
+    auto b = std::make_shared<Breaker>("neg", config_opening_after(3), clock);
+    breaker::http::ClientOptions o;
+    o.retry_after_open_max = -1ms;
+    CHECK_THROWS_AS(TestClient(io.get_executor(), b, HttpOutcomePolicy{}, o), std::invalid_argument);
+  }
 }

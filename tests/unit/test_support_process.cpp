@@ -29,6 +29,16 @@ TEST_CASE("stop() ends a running child with its signal and reaps it", "[support]
   CHECK_FALSE(child.running());
 }
 
+TEST_CASE("a signal sent before the child has exec'd kills it with that signal",
+          "[support][process]") {
+  // stop() right after the constructor often reaches the child between fork and exec; the
+  // test framework's handlers must not run there (the child must die of the signal).
+  for (int i = 0; i < 20; ++i) {
+    breaker::test::ChildProcess child({"sleep", "30"});
+    REQUIRE(child.stop(SIGTERM) == 128 + SIGTERM);
+  }
+}
+
 TEST_CASE("a missing executable is an error that names it", "[support][process]") {
   CHECK_THROWS_WITH(breaker::test::ChildProcess({"breaker-no-such-server"}),
                     Catch::Contains("breaker-no-such-server"));

@@ -118,9 +118,27 @@ class ChildProcess {
     const char* err_path = options.stderr_path.empty() ? nullptr : options.stderr_path.c_str();
     const char* work_dir =
         options.working_directory.empty() ? nullptr : options.working_directory.c_str();
+    // Signals stay blocked across fork until the child has put every handler back to its
+    // default: a signal sent right after the constructor (stop()) must not run the test
+    // framework's handler in the child before exec (Catch's handler is not async-signal-safe,
+    // and under TSan the child would report it instead of dying of the signal).
+    sigset_t all_signals;
+    sigset_t old_mask;
+    ::sigfillset(&all_signals);
+    ::pthread_sigmask(SIG_SETMASK, &all_signals, &old_mask);
     const pid_t pid = ::fork();
-    if (pid < 0) throw_errno("fork " + program);
+    if (pid < 0) {
+      const int saved = errno;
+      ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+      errno = saved;
+      throw_errno("fork " + program);
+    }
     if (pid == 0) {
+      struct sigaction default_action {};
+      default_action.sa_handler = SIG_DFL;
+      ::sigemptyset(&default_action.sa_mask);
+      for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &default_action, nullptr);
+      ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
       // The child gets its own process group so stop() reaches anything it forks.
       ::setpgid(0, 0);
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -136,6 +154,7 @@ class ChildProcess {
       ::execve(program.c_str(), args.data(), envp.data());
       ::_exit(127);
     }
+    ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     pid_ = pid;
     // Also from the parent, so that a signal sent right after the constructor reaches the
     // group even if the child has not run yet (one of the two calls wins; both are harmless).

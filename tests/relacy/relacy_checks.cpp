@@ -293,10 +293,15 @@ struct BackoffProbes : Scenario<BackoffProbes, 2> {
 
 // A close resetting the backoff while another thread re-opens: a probe's
 // failure (level 1) and the next failed episode (level 2) race reset() and a
-// trip from closed, whose period must be the base 10 ms (no jitter here, so
-// the length is exact).
-struct BackoffReset : Scenario<BackoffReset, 2> {
-  BackoffReset() : Scenario(backoff_config(Jitter::none)) {}
+// trip from closed, whose period must be the base 10 ms (backoff_reset: no
+// jitter, so the length is exact). jitter_reset: the same with proportional
+// jitter, where the re-opener and the trip from closed draw concurrently
+// (each must get its own number of the seed's sequence).
+template <Jitter J>
+struct BackoffReset : Scenario<BackoffReset<J>, 2> {
+  using Base = Scenario<BackoffReset<J>, 2>;
+  using Base::cb;
+  BackoffReset() : Base(backoff_config(J)) {}
   Ticket p;
   void before() {
     Ticket a = cb.acquire();
@@ -374,6 +379,109 @@ struct HalfOpenWaitProbes : Scenario<HalfOpenWaitProbes, 2> {
   }
 };
 
+// Smaller instances of the bounded scenarios above, searched exhaustively
+// (sched_full): every interleaving and every value, no preemption bound.
+
+// expiry without the state() reads: the opener (trip, expiry, failed probe)
+// against one call and its success.
+struct ExpirySmall : Scenario<ExpirySmall, 2> {
+  ExpirySmall() : Scenario(config(1, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      cb.advance(10);
+      Ticket p = cb.acquire();
+      if (p.admitted) cb.record(p, Outcome::failure);
+    } else {
+      Ticket b = cb.acquire();
+      if (b.admitted) cb.record(b, Outcome::success);
+    }
+  }
+};
+
+// reset_force_open with a single reset() on the other thread (force_open is
+// in stale_small's exhaustive search).
+struct ResetSmall : Scenario<ResetSmall, 2> {
+  ResetSmall() : Scenario(config(1, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      cb.advance(10);
+      Ticket p = cb.acquire();
+      if (p.admitted) cb.record(p, Outcome::success);
+    } else {
+      cb.reset();
+    }
+  }
+};
+
+// open_for with open_for(25) alone on the other thread.
+struct OpenForSmall : Scenario<OpenForSmall, 2> {
+  OpenForSmall() : Scenario(config(1, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      cb.advance(10);
+      Ticket p = cb.acquire();
+      if (p.admitted) cb.record(p, Outcome::success);
+    } else {
+      cb.open_for(25);
+    }
+  }
+};
+
+// stale_after_wrap with one force_open; reset (two transitions).
+struct StaleSmall : Scenario<StaleSmall, 2> {
+  StaleSmall() : Scenario(config(1, 1, 1)) {}
+  Ticket held;
+  void before() { held = cb.acquire(); }
+  void thread(unsigned index) {
+    if (index == 0) {
+      cb.record(held, Outcome::failure);
+    } else {
+      cb.force_open();
+      cb.reset();
+    }
+  }
+};
+
+// half_open_wait without the state() reads.
+struct HalfOpenWaitSmall : Scenario<HalfOpenWaitSmall, 2> {
+  HalfOpenWaitSmall() : Scenario(wait_config()) {}
+  void before() {
+    Ticket a = cb.acquire();
+    cb.record(a, Outcome::failure);
+    cb.advance(10);
+  }
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket p = cb.acquire();
+      if (p.admitted) cb.record(p, Outcome::success);
+    } else {
+      cb.advance(5);
+      Ticket q = cb.acquire();
+      if (q.admitted) cb.record(q, Outcome::failure);
+    }
+  }
+};
+
+// A failure against metrics_only(); reset().
+struct DisableSmall : Scenario<DisableSmall, 2> {
+  DisableSmall() : Scenario(config(1, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+    } else {
+      cb.metrics_only();
+      cb.reset();
+    }
+  }
+};
+
 struct Run {
   const char* name;
   const char* what;
@@ -411,7 +519,21 @@ std::vector<Run> runs() {
       {"backoff_probes", "backoff + jitter: two probes fail at once, then fail / succeed",
        rl::sched_bound, 0, 3, sim<BackoffProbes>()},
       {"backoff_reset", "backoff: a re-open racing reset() and a trip from closed", rl::sched_bound,
-       0, 2, sim<BackoffReset>()},
+       0, 2, sim<BackoffReset<Jitter::none>>()},
+      {"expiry_small", "expiry, smaller: trip, expiry, failed probe vs one call", rl::sched_full,
+       0, 0, sim<ExpirySmall>()},
+      {"reset_small", "reset_force_open, smaller: one reset() vs the opener", rl::sched_full, 0,
+       0, sim<ResetSmall>()},
+      {"open_for_small", "open_for, smaller: one open_for(25) vs the opener",
+       rl::sched_full, 0, 0, sim<OpenForSmall>()},
+      {"stale_small", "stale_after_wrap, smaller: one force_open; reset", rl::sched_full, 0, 0,
+       sim<StaleSmall>()},
+      {"half_open_wait_small", "half_open_wait, smaller: no state() reads", rl::sched_full, 0, 0,
+       sim<HalfOpenWaitSmall>()},
+      {"disable_small", "a failure vs metrics_only(); reset()", rl::sched_full, 0, 0,
+       sim<DisableSmall>()},
+      {"jitter_reset", "the same with jitter: two openers draw concurrently", rl::sched_bound, 0,
+       2, sim<BackoffReset<Jitter::proportional>>()},
       {"half_open_wait", "max_wait_in_half_open running out racing a late probe result",
        rl::sched_bound, 0, 3, sim<HalfOpenWait>()},
       {"half_open_wait_probes", "the wait published while probes come and go", rl::sched_bound, 0,

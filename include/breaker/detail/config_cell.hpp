@@ -6,20 +6,38 @@
 /// memory and the call path takes no lock, holds no reference count and can
 /// never read a freed config.
 ///
-/// Two pieces, both stored inline (nothing is ever allocated or freed):
+/// Two pieces:
 ///  - the rule word: one atomic 64-bit word packing what calls decide with
 ///    (the four thresholds and three flags). A call loads it once; a load is
 ///    always a whole config's rules, old or new.
-///  - the full config, in two slots with a version counter each, plus the
-///    index of the current slot. The writer (updates are serialised by the
-///    caller) fills the slot that is not current, then publishes its index.
-///    A reader copies the current slot and checks that its version did not
-///    move while it copied; if it did (two updates overtook it), it reads
-///    the index again and retries. Readers never wait for a writer: a stalled
-///    writer is always filling the slot that is not current.
+///  - the full config, in two slots with a version counter each, plus a
+///    pointer to the current slot. The writer (updates are serialised by the
+///    caller) fills the slot that is not current, then publishes a pointer to
+///    it. A reader copies the current slot and checks that its version did
+///    not move while it copied; if it did (two updates overtook it), it loads
+///    the pointer again and retries. Readers never wait for a writer: a
+///    stalled writer is always filling the slot that is not current.
 /// All fields are atomics, so a racing copy is a retried copy, never a data
 /// race. Used for `config()`, the open duration and `call_timeout`.
-
+///
+/// Memory: the first slot is inline; the second (176 bytes on x86-64) is
+/// allocated by `reserve()`, which the breaker calls at its first
+/// `update_config` (most breakers are never updated). It is then kept and
+/// reused until the cell is destroyed, so memory stays bounded however often
+/// the config changes, and is never freed while a reader may hold it.
+///
+/// Publications and their memory orders:
+///  - the spare slot's allocation (by `reserve()`, under the writers' mutex)
+///    reaches readers only through the release store of `current_` naming it
+///    (see `store()`), so a reader never sees the pointer before the zeroed
+///    slot; `spare_` itself is read and written by writers only.
+///  - a slot's contents: odd version (relaxed), every data word (release),
+///    even version (release); readers load the version (acquire), the words
+///    (acquire) and the version again (relaxed, after the acquire loads).
+///  - the current slot: `current_` store (release) after the slot is filled;
+///    readers load it with acquire.
+///  - the rules: `rules_` store (release) after `current_`; a call that
+///    loads the new rules (acquire) also sees the slot of their config.
 #include "breaker/config.hpp"
 #include "breaker/detail/state_word.hpp"
 
@@ -27,6 +45,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 
 namespace breaker::detail {
@@ -90,8 +109,11 @@ class ConfigCell {
  public:
   explicit ConfigCell(const CircuitBreakerConfig& config) noexcept
       : rules_(Rules::from(config).bits()) {
-    write_slot(0, config);
+    write_slot(inline_, config);
   }
+
+  ConfigCell(const ConfigCell&) = delete;
+  ConfigCell& operator=(const ConfigCell&) = delete;
 
   /// The rules of the current config (one load).
   Rules rules() const noexcept { return Rules{rules_.load(std::memory_order_acquire)}; }
@@ -100,10 +122,9 @@ class ConfigCell {
   CircuitBreakerConfig load() const noexcept {
     std::array<std::uint64_t, words> copy{};
     for (;;) {
-      // acquire: pairs with the release store of the index in store(), so the
-      // slot's completed contents are visible.
-      const unsigned index = current_.load(std::memory_order_acquire);
-      const Slot& slot = slots_[index];
+      // acquire: pairs with the release store of the pointer in store(), so
+      // the slot (allocated and filled before it) is visible.
+      const Slot& slot = *current_.load(std::memory_order_acquire);
       const std::uint64_t version = slot.version.load(std::memory_order_acquire);
       if ((version & 1) == 0) {
         // acquire loads: each pairs with the writer's release store of that
@@ -119,12 +140,23 @@ class ConfigCell {
     return config;
   }
 
-  /// Makes `config` current. Callers serialise calls of `store` (a mutex).
+  /// Allocates the second slot, once (later calls do nothing). Writers only
+  /// (serialised by the caller), before the first `store`.
+  /// 	hrows std::bad_alloc (the cell is then unchanged).
+  void reserve() {
+    if (!spare_) spare_ = std::make_unique<Slot>();
+  }
+
+  /// Makes `config` current. Callers serialise calls of `store` and `reserve`
+  /// (a mutex). Precondition: `reserve()` has run.
   void store(const CircuitBreakerConfig& config) noexcept {
-    const unsigned next = current_.load(std::memory_order_relaxed) ^ 1u;
+    // relaxed: only writers store it, and they are serialised.
+    Slot* const current = current_.load(std::memory_order_relaxed);
+    Slot& next = current == &inline_ ? *spare_ : inline_;
     write_slot(next, config);
-    // release: a reader that sees the new index sees the slot it names filled.
-    current_.store(next, std::memory_order_release);
+    // release: a reader that sees the new pointer sees the slot it names
+    // allocated and filled.
+    current_.store(&next, std::memory_order_release);
     // release: a call that loads the new rules (acquire) also sees the slot.
     rules_.store(Rules::from(config).bits(), std::memory_order_release);
   }
@@ -138,10 +170,9 @@ class ConfigCell {
     std::array<std::atomic<std::uint64_t>, words> data{};
   };
 
-  void write_slot(unsigned index, const CircuitBreakerConfig& config) noexcept {
+  static void write_slot(Slot& slot, const CircuitBreakerConfig& config) noexcept {
     std::array<std::uint64_t, words> copy{};
     std::memcpy(copy.data(), &config, sizeof config);
-    Slot& slot = slots_[index];
     const std::uint64_t version = slot.version.load(std::memory_order_relaxed);
     slot.version.store(version + 1, std::memory_order_relaxed);
     // release stores: a reader whose acquire load sees one of them also sees
@@ -151,8 +182,11 @@ class ConfigCell {
   }
 
   std::atomic<std::uint64_t> rules_;
-  std::atomic<unsigned> current_{0};
-  std::array<Slot, 2> slots_{};
+  // The current slot: &inline_ or spare_.get(); never null.
+  std::atomic<Slot*> current_{&inline_};
+  // The second slot, allocated by reserve(); writers only.
+  std::unique_ptr<Slot> spare_;
+  Slot inline_{};
 };
 
 }  // namespace breaker::detail

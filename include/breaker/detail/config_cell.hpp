@@ -43,6 +43,7 @@
 
 #include <array>
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -152,6 +153,7 @@ class ConfigCell {
   void store(const CircuitBreakerConfig& config) noexcept {
     // relaxed: only writers store it, and they are serialised.
     Slot* const current = current_.load(std::memory_order_relaxed);
+    assert(spare_ != nullptr && "ConfigCell::store before reserve");
     Slot& next = current == &inline_ ? *spare_ : inline_;
     write_slot(next, config);
     // release: a reader that sees the new pointer sees the slot it names

@@ -175,12 +175,16 @@ class CircuitBreaker {
   /// next episode; a new `half_open_max_requests` or
   /// `half_open_success_ratio` applies at once); a new `jitter_seed`
   /// restarts the jitter sequence. Memory stays bounded however often it is called: the
-  /// config is stored inline (see `detail/config_cell.hpp`).
+  /// config lives in the breaker, in two slots, the second (176 bytes) allocated by the
+  /// first update and reused by every later one (see `detail/config_cell.hpp`).
   /// \throws CircuitBreakerError(errc::invalid_config) naming the field; the
-  ///   breaker is unchanged then. Thread safety: any thread; each decision a
-  ///   call makes sees the old or the new config, never a mix (a call that
-  ///   spans the update may use the old one for admission and the new one for
-  ///   its outcome).
+  ///   breaker is unchanged then.
+  /// \throws std::bad_alloc when the config's second slot (first update), the
+  ///   duration histogram (durations turned on) or a window (a window rule
+  ///   turned on or reshaped) cannot be allocated; the breaker is unchanged then.
+  /// Thread safety: any thread; each decision a call makes sees the old or the
+  ///   new config, never a mix (a call that spans the update may use the old
+  ///   one for admission and the new one for its outcome).
   void update_config(const CircuitBreakerConfig& config) {
     std::string message;
     if (config.validate(&message)) throw CircuitBreakerError(errc::invalid_config, name_, message);

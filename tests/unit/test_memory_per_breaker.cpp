@@ -147,6 +147,18 @@ TEST_CASE("update_config that cannot allocate throws bad_alloc and leaves the br
     target = CircuitBreakerConfig::builder().failure_threshold(3).build();
     durations_after = true;
   }
+  SECTION("a window (a window rule turned on; the slot is there already)") {
+    cb.update_config(CircuitBreakerConfig::builder()
+                         .failure_threshold(4)
+                         .record_call_durations(false)
+                         .build());
+    cb.update_config(before);
+    target = CircuitBreakerConfig::builder()
+                 .failure_threshold(3)
+                 .trip_policy(breaker::TripPolicy::failure_rate)
+                 .record_call_durations(false)
+                 .build();
+  }
   auto update_without_memory = [&] {
     breaker::test::FailAllocations fail;
     cb.update_config(target);
@@ -160,12 +172,14 @@ TEST_CASE("update_config that cannot allocate throws bad_alloc and leaves the br
   for (int i = 0; i < 9; ++i) cb.try_acquire().record(Outcome::success);
   for (int i = 0; i < 4; ++i) cb.try_acquire().record(Outcome::failure);
   CHECK(cb.state() == State::closed);
+  CHECK_FALSE(cb.window_stats().has_value());  // no window
   cb.reset();
   // Memory back: the same update succeeds.
   cb.update_config(target);
   CHECK(cb.config() == target);
   CHECK(cb.execute([] { return 2; }) == 2);
   CHECK(cb.call_durations().count == (durations_after ? 1 : 0));
+  CHECK(cb.window_stats().has_value() == target.uses_window());
 }
 
 TEST_CASE("readers copy whole configs while update_config allocates the second slot",

@@ -89,7 +89,7 @@ TEST_CASE("a breaker with durations off takes at most 1 KiB and owns no heap",
   CHECK(f.bytes == sizeof(CircuitBreaker<>));
 }
 
-TEST_CASE("the first update_config allocates the config's second slot once; later ones nothing",
+TEST_CASE("the first update_config allocates the config's second slot once and later ones nothing",
           "[memory][config][issue-9]") {
   CircuitBreaker<> cb("payments-api", durations_off());
   const auto a = CircuitBreakerConfig::builder()

@@ -38,6 +38,7 @@
 ///    readers load it with acquire.
 ///  - the rules: `rules_` store (release) after `current_`; a call that
 ///    loads the new rules (acquire) also sees the slot of their config.
+
 #include "breaker/config.hpp"
 #include "breaker/detail/state_word.hpp"
 
@@ -143,7 +144,7 @@ class ConfigCell {
 
   /// Allocates the second slot, once (later calls do nothing). Writers only
   /// (serialised by the caller), before the first `store`.
-  /// 	hrows std::bad_alloc (the cell is then unchanged).
+  /// \throws std::bad_alloc (the cell is then unchanged).
   void reserve() {
     if (!spare_) spare_ = std::make_unique<Slot>();
   }

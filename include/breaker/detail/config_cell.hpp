@@ -20,7 +20,9 @@
 /// All fields are atomics, so a racing copy is a retried copy, never a data
 /// race. Used for `config()`, the open duration and `call_timeout`.
 ///
-/// Memory: the first slot is inline; the second (176 bytes on x86-64) is
+/// Memory: a slot is a version word and the config packed into 12 words
+/// (`config_codec.hpp`; 104 bytes instead of 176 for the config's bytes).
+/// The first slot is inline; the second is
 /// allocated by `reserve()`, which the breaker calls at its first
 /// `update_config` (most breakers are never updated). It is then kept and
 /// reused until the cell is destroyed, so memory stays bounded however often
@@ -40,6 +42,7 @@
 ///    loads the new rules (acquire) also sees the slot of their config.
 
 #include "breaker/config.hpp"
+#include "breaker/detail/config_codec.hpp"
 #include "breaker/detail/state_word.hpp"
 
 #include <array>
@@ -122,7 +125,7 @@ class ConfigCell {
 
   /// A copy of the current config, old or new, never a mix. Lock-free.
   CircuitBreakerConfig load() const noexcept {
-    std::array<std::uint64_t, words> copy{};
+    Words copy{};
     for (;;) {
       // acquire: pairs with the release store of the pointer in store(), so
       // the slot (allocated and filled before it) is visible.
@@ -137,10 +140,12 @@ class ConfigCell {
         if (slot.version.load(std::memory_order_relaxed) == version) break;
       }
     }
-    CircuitBreakerConfig config;
-    std::memcpy(static_cast<void*>(&config), copy.data(), sizeof config);
-    return config;
+    return from_words(copy);
   }
+
+  /// Whether the config is stored packed (`config_codec.hpp`: 12 words
+  /// instead of 21): the codec lists every field of `CircuitBreakerConfig`.
+  static constexpr bool packed = ConfigCodec::packs_every_field;
 
   /// Allocates the second slot, once (later calls do nothing). Writers only
   /// (serialised by the caller), before the first `store`.
@@ -166,7 +171,28 @@ class ConfigCell {
 
  private:
   static_assert(std::is_trivially_copyable_v<CircuitBreakerConfig>);
-  static constexpr std::size_t words = (sizeof(CircuitBreakerConfig) + 7) / 8;
+  static constexpr std::size_t words =
+      packed ? ConfigCodec::words : (sizeof(CircuitBreakerConfig) + 7) / 8;
+  using Words = std::array<std::uint64_t, words>;
+
+  static Words to_words(const CircuitBreakerConfig& config) noexcept {
+    if constexpr (packed) {
+      return ConfigCodec::encode(config);
+    } else {
+      Words copy{};
+      std::memcpy(copy.data(), &config, sizeof config);
+      return copy;
+    }
+  }
+  static CircuitBreakerConfig from_words(const Words& copy) noexcept {
+    if constexpr (packed) {
+      return ConfigCodec::decode(copy);
+    } else {
+      CircuitBreakerConfig config;
+      std::memcpy(static_cast<void*>(&config), copy.data(), sizeof config);
+      return config;
+    }
+  }
 
   struct Slot {
     std::atomic<std::uint64_t> version{0};  // odd while being written
@@ -174,8 +200,9 @@ class ConfigCell {
   };
 
   static void write_slot(Slot& slot, const CircuitBreakerConfig& config) noexcept {
-    std::array<std::uint64_t, words> copy{};
-    std::memcpy(copy.data(), &config, sizeof config);
+    const Words copy = to_words(config);
+    // Validated configs only: every field within the bits the codec gives it.
+    assert(from_words(copy) == config && "ConfigCell: a config the codec cannot hold");
     const std::uint64_t version = slot.version.load(std::memory_order_relaxed);
     slot.version.store(version + 1, std::memory_order_relaxed);
     // release stores: a reader whose acquire load sees one of them also sees

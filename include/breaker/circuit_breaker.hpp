@@ -175,7 +175,7 @@ class CircuitBreaker {
   /// next episode; a new `half_open_max_requests` or
   /// `half_open_success_ratio` applies at once); a new `jitter_seed`
   /// restarts the jitter sequence. Memory stays bounded however often it is called: the
-  /// config lives in the breaker, in two slots, the second (176 bytes) allocated by the
+  /// config lives in the breaker, in two slots, the second (104 bytes) allocated by the
   /// first update and reused by every later one (see `detail/config_cell.hpp`).
   /// \throws CircuitBreakerError(errc::invalid_config) naming the field; the
   ///   breaker is unchanged then.
@@ -1246,7 +1246,7 @@ class CircuitBreaker {
   // Layout (x86-64, steady_clock; see docs/performance.md, "Memory per
   // breaker"): the hot line first, then the cold members, then the counter
   // lines, so that the cold members fill what would otherwise be padding
-  // before the 64-byte-aligned counters (960 bytes in all).
+  // before the 64-byte-aligned counters (896 bytes in all).
   //
   // Hot line: the word (read on every call, written on transitions and closed
   // failures) and the rule word (read on every call, written by update_config).

@@ -55,37 +55,12 @@ constexpr std::size_t member_count() noexcept {
 
 class ConfigCodec {
  public:
-  /// The members `fields()` lists.
-  static constexpr std::size_t known_members = 26;
-  /// Whether `fields()` lists every member of `CircuitBreakerConfig`.
-  static constexpr bool packs_every_field =
-      member_count<CircuitBreakerConfig>() == known_members;
-
+  /// The packed config: 12 words (737 bits used).
   static constexpr std::size_t words = 12;
   using Words = std::array<std::uint64_t, words>;
 
-  /// Precondition: `config.validate()` passes (out-of-range values are cut).
-  static constexpr Words encode(const CircuitBreakerConfig& config) noexcept {
-    Writer w;
-    fields(w, config);
-    return w.out;
-  }
-
-  static constexpr CircuitBreakerConfig decode(const Words& in) noexcept {
-    CircuitBreakerConfig config;
-    Reader r{in};
-    fields(r, config);
-    return config;
-  }
-
-  /// Bits `fields()` uses.
-  static constexpr std::size_t bits_used() noexcept {
-    Counter c;
-    CircuitBreakerConfig config;
-    fields(c, config);
-    return c.pos;
-  }
-
+  // The helpers before the functions that use them: clang 14 cannot evaluate
+  // at compile time a member function template defined after its caller.
  private:
   static constexpr unsigned millis_bits = 35;
   static_assert(CircuitBreakerConfig::max_duration.count() < (std::int64_t{1} << millis_bits));
@@ -97,7 +72,7 @@ class ConfigCodec {
 
   // The one list of fields, in declaration order, with the bits of each.
   template <class Io, class Config>
-  static constexpr void fields(Io& io, Config& c) noexcept {
+  [[gnu::always_inline]] static constexpr void fields(Io& io, Config& c) noexcept {
     io.bits(c.failure_threshold, 16);
     io.bits(c.success_threshold, 16);
     io.millis(c.timeout_duration);
@@ -140,12 +115,14 @@ class ConfigCodec {
   }
 
   // Fields are written one after the other into a stream of bits; a field
-  // may straddle two words.
+  // may straddle two words. Everything is inlined: the positions are then
+  // constants and each field costs a few shifts (a call per field made the
+  // encoder cost 600 instructions).
   struct Writer {
     Words out{};
     std::size_t pos = 0;
 
-    constexpr void put(std::uint64_t value, unsigned n) noexcept {
+    [[gnu::always_inline]] constexpr void put(std::uint64_t value, unsigned n) noexcept {
       value &= mask(n);
       const std::size_t word = pos / 64;
       const unsigned offset = static_cast<unsigned>(pos % 64);
@@ -154,21 +131,21 @@ class ConfigCodec {
       pos += n;
     }
     template <class T>
-    constexpr void bits(const T& value, unsigned n) noexcept {
+    [[gnu::always_inline]] constexpr void bits(const T& value, unsigned n) noexcept {
       put(raw(value), n);
     }
-    constexpr void millis(const std::chrono::milliseconds& d) noexcept {
+    [[gnu::always_inline]] constexpr void millis(const std::chrono::milliseconds& d) noexcept {
       put(static_cast<std::uint64_t>(d.count()), millis_bits);
     }
-    constexpr void whole(const double& value) noexcept { put(std::bit_cast<std::uint64_t>(value), 64); }
-    constexpr void whole(const std::uint64_t& value) noexcept { put(value, 64); }
+    [[gnu::always_inline]] constexpr void whole(const double& value) noexcept { put(std::bit_cast<std::uint64_t>(value), 64); }
+    [[gnu::always_inline]] constexpr void whole(const std::uint64_t& value) noexcept { put(value, 64); }
   };
 
   struct Reader {
     const Words& in;
     std::size_t pos = 0;
 
-    constexpr std::uint64_t get(unsigned n) noexcept {
+    [[gnu::always_inline]] constexpr std::uint64_t get(unsigned n) noexcept {
       const std::size_t word = pos / 64;
       const unsigned offset = static_cast<unsigned>(pos % 64);
       std::uint64_t value = in[word] >> offset;
@@ -177,7 +154,7 @@ class ConfigCodec {
       return value & mask(n);
     }
     template <class T>
-    constexpr void bits(T& value, unsigned n) noexcept {
+    [[gnu::always_inline]] constexpr void bits(T& value, unsigned n) noexcept {
       if constexpr (std::is_same_v<T, bool>) {
         value = get(n) != 0;
       } else if constexpr (std::is_enum_v<T>) {
@@ -186,11 +163,11 @@ class ConfigCodec {
         value = static_cast<T>(get(n));
       }
     }
-    constexpr void millis(std::chrono::milliseconds& d) noexcept {
+    [[gnu::always_inline]] constexpr void millis(std::chrono::milliseconds& d) noexcept {
       d = std::chrono::milliseconds(static_cast<std::int64_t>(get(millis_bits)));
     }
-    constexpr void whole(double& value) noexcept { value = std::bit_cast<double>(get(64)); }
-    constexpr void whole(std::uint64_t& value) noexcept { value = get(64); }
+    [[gnu::always_inline]] constexpr void whole(double& value) noexcept { value = std::bit_cast<double>(get(64)); }
+    [[gnu::always_inline]] constexpr void whole(std::uint64_t& value) noexcept { value = get(64); }
   };
 
   struct Counter {
@@ -205,6 +182,36 @@ class ConfigCodec {
       pos += 64;
     }
   };
+
+ public:
+  /// The members `fields()` lists.
+  static constexpr std::size_t known_members = 26;
+  /// Whether `fields()` lists every member of `CircuitBreakerConfig`.
+  static constexpr bool packs_every_field =
+      member_count<CircuitBreakerConfig>() == known_members;
+
+  /// Precondition: `config.validate()` passes (out-of-range values are cut).
+  static constexpr Words encode(const CircuitBreakerConfig& config) noexcept {
+    Writer w;
+    fields(w, config);
+    return w.out;
+  }
+
+  static constexpr CircuitBreakerConfig decode(const Words& in) noexcept {
+    CircuitBreakerConfig config;
+    Reader r{in};
+    fields(r, config);
+    return config;
+  }
+
+  /// Bits `fields()` uses.
+  static constexpr std::size_t bits_used() noexcept {
+    Counter c;
+    CircuitBreakerConfig config;
+    fields(c, config);
+    return c.pos;
+  }
+
 };
 
 static_assert(ConfigCodec::bits_used() <= ConfigCodec::words * 64);

@@ -8,7 +8,9 @@
 // memory model lets each load return under the orders the protocol writes.
 //
 // `ModelBreaker` is the thin shell CircuitBreaker is around the protocol
-// (try_acquire, Permit::record, reset, force_open, state()), with a ghost
+// (try_acquire, Permit::record, reset, force_open, disable, metrics_only,
+// open_for, state(); after each change detail::start_deadline, as
+// CircuitBreaker::after_transition), with a ghost
 // that records the modification order of the state word as the protocol
 // reports it (every step calls back right after its CAS, before the next
 // atomic operation, so the ghost is exact: Relacy switches threads only at
@@ -20,7 +22,12 @@
 //  - the probes admitted in a half-open episode never exceed the limit, and
 //    the word's probe count is exactly the probes of this episode in flight;
 //  - the breaker never turns half-open (nor reads half-open through
-//    state()) before timeout_duration has passed since the CAS that opened it;
+//    state()) before its open period has passed since the CAS that opened
+//    it, and that period is the policy's for the episode's re-open count
+//    (backoff; level 0 after a close) with a jitter number of its own;
+//  - never back to open before the half-open maximum wait has passed;
+//  - nothing trips while disabled or metrics_only, which only a manual
+//    transition leaves; reset() always ends closed;
 // and at the end: the totals balance, and no probe slot is held.
 //
 // Include this header first: relacy.hpp redefines `new` and `delete`.

@@ -417,22 +417,6 @@ struct ResetSmall : Scenario<ResetSmall, 2> {
   }
 };
 
-// open_for with open_for(25) alone on the other thread.
-struct OpenForSmall : Scenario<OpenForSmall, 2> {
-  OpenForSmall() : Scenario(config(1, 1, 1)) {}
-  void thread(unsigned index) {
-    if (index == 0) {
-      Ticket a = cb.acquire();
-      if (a.admitted) cb.record(a, Outcome::failure);
-      cb.advance(10);
-      Ticket p = cb.acquire();
-      if (p.admitted) cb.record(p, Outcome::success);
-    } else {
-      cb.open_for(25);
-    }
-  }
-};
-
 // stale_after_wrap with one force_open; reset (two transitions).
 struct StaleSmall : Scenario<StaleSmall, 2> {
   StaleSmall() : Scenario(config(1, 1, 1)) {}
@@ -524,8 +508,6 @@ std::vector<Run> runs() {
        0, 0, sim<ExpirySmall>()},
       {"reset_small", "reset_force_open, smaller: one reset() vs the opener", rl::sched_full, 0,
        0, sim<ResetSmall>()},
-      {"open_for_small", "open_for, smaller: one open_for(25) vs the opener",
-       rl::sched_full, 0, 0, sim<OpenForSmall>()},
       {"stale_small", "stale_after_wrap, smaller: one force_open; reset", rl::sched_full, 0, 0,
        sim<StaleSmall>()},
       {"half_open_wait_small", "half_open_wait, smaller: no state() reads", rl::sched_full, 0, 0,

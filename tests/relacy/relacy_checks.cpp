@@ -501,7 +501,7 @@ std::vector<Run> runs() {
       {"disable_held", "permits held across disable()/metrics_only()/reset()", rl::sched_bound, 0,
        4, sim<DisableHeld>()},
       {"backoff_probes", "backoff + jitter: two probes fail at once, then fail / succeed",
-       rl::sched_bound, 0, 3, sim<BackoffProbes>()},
+       rl::sched_bound, 0, 2, sim<BackoffProbes>()},
       {"backoff_reset", "backoff: a re-open racing reset() and a trip from closed", rl::sched_bound,
        0, 2, sim<BackoffReset<Jitter::none>>()},
       {"expiry_small", "expiry, smaller: trip, expiry, failed probe vs one call", rl::sched_full,

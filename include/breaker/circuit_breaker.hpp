@@ -547,7 +547,7 @@ class CircuitBreaker {
   template <class Op, class Policy = DefaultOutcomePolicy>
     requires detail::is_awaitable_v<std::invoke_result_t<Op&>>
   std::invoke_result_t<Op&> call(Op op, Policy policy = {}) {
-    return run_call(std::move(op), detail::NoFallback{}, std::move(policy));
+    return run_closed_call(std::move(op), std::move(policy));
   }
 
   /// Like `call`, but on rejection, failure or timeout returns the fallback's
@@ -820,6 +820,75 @@ class CircuitBreaker {
     const unsigned slot = detail::exclusive_thread_slot();
     record_duration(slot, call.timing, call.start);
     record_closed_value(slot, call.bits, outcome, call.timing);
+  }
+
+  // call()'s admission (run_closed_call): as admit_closed_call, but with no
+  // call left on its fast path, so that no value has to survive one there
+  // and the coroutine's code needs no callee-saved register beyond its frame
+  // pointer (each of the three entries of a coroutine's actor saves every
+  // register the actor uses anywhere). A timed sample's start is read by the
+  // caller, after the admission is stored in the frame.
+  [[gnu::always_inline]] ClosedCall admit_closed_coro() noexcept {
+    const detail::Rules rules = config_.rules();
+    const std::uint64_t bits = word_.load(std::memory_order_acquire);
+    if (Word{bits}.state() != State::closed || rules.has_call_timeout()) [[unlikely]] {
+      return ClosedCall{nullptr, bits, 0, Timing::none};
+    }
+    const std::size_t slot = detail::current_thread_slot;
+    if (slot >= detail::exclusive_slots) [[unlikely]] return admit_closed_shared(rules, bits);
+    detail::CallCounters::Line& line = counters_.exclusive_line(slot);
+    if (!rules.record_call_durations()) {
+      line.increment(detail::CallCounters::admitted);
+      return ClosedCall{this, bits, 0, Timing::none};
+    }
+    const std::uint64_t n = line.bump(detail::CallCounters::admitted);
+    return ClosedCall{this, bits, 0, durations_.is_sampled(n) ? Timing::timed : Timing::held};
+  }
+
+  // admit_closed_coro on a thread without an exclusive slot (its first call,
+  // or beyond the exclusive slots), out of line.
+  [[gnu::noinline]] ClosedCall admit_closed_shared(detail::Rules rules,
+                                                   std::uint64_t bits) noexcept {
+    const unsigned slot = detail::thread_slot_slow();
+    const std::uint64_t n = counters_.add_at(slot, detail::CallCounters::admitted);
+    return ClosedCall{this, bits, 0, timing_of(rules, n)};
+  }
+
+  // call()'s outcome of a call that returned (run_closed_call): as
+  // finish_closed_call, with the timed sample and a thread without an
+  // exclusive slot out of line (no call on the fast path, see
+  // admit_closed_coro).
+  [[gnu::always_inline]] void finish_closed_coro(ClosedCall& call, Outcome outcome) noexcept {
+    call.breaker = nullptr;
+    const std::size_t slot = detail::current_thread_slot;
+    if (slot >= detail::exclusive_slots || call.timing == Timing::timed) [[unlikely]] {
+      finish_closed_slow(call.bits, call.start, call.timing, outcome);
+      return;
+    }
+    detail::CallCounters::Line& line = counters_.exclusive_line(slot);
+    // A held call is one more pending held call of this slot (see
+    // detail/duration_histogram.hpp): one increment on the same line.
+    if (call.timing == Timing::held) line.increment(detail::CallCounters::held);
+    if (outcome == Outcome::success) [[likely]] {
+      line.increment(detail::CallCounters::successful);
+      if (!closed_success_is_steady(call.bits)) [[unlikely]] {
+        record_closed_outcome(Word{call.bits}.epoch(), Outcome::success, call.timing);
+      }
+      return;
+    }
+    record_closed_other(static_cast<unsigned>(slot), call.bits, outcome, call.timing);
+  }
+
+  [[gnu::noinline]] void finish_closed_slow(std::uint64_t bits, std::uint64_t start, Timing timing,
+                                            Outcome outcome) noexcept {
+    const unsigned slot = detail::thread_slot();
+    record_duration(slot, timing, start);
+    record_closed_value(slot, bits, outcome, timing);
+  }
+
+  [[gnu::noinline]] void record_closed_other(unsigned slot, std::uint64_t bits, Outcome outcome,
+                                             Timing timing) noexcept {
+    record_closed_value(slot, bits, outcome, timing);
   }
 
   [[gnu::noinline]] void record_abandoned_closed(Timing timing, std::uint64_t start) noexcept {
@@ -1232,6 +1301,43 @@ class CircuitBreaker {
     } else {
       std::rethrow_exception(error);  // not reached: every path above returned or threw
     }
+  }
+
+  // call()'s coroutine: the closed fast path alone, so that its frame and
+  // code stay small. Anything else (not closed, or a call timeout) goes to
+  // run_call, awaited as this coroutine's first co_await, before anything
+  // was admitted or counted: Asio checks the caller's cancellation there as
+  // it did at the caller's own co_await just before, with nothing run in
+  // between, so a call that gets past the caller's check gets past this one.
+  template <class Op, class Policy>
+  std::invoke_result_t<Op&> run_closed_call(Op op, Policy policy) {
+    using R = typename detail::awaitable_traits<std::invoke_result_t<Op&>>::value_type;
+    ClosedCall call = admit_closed_coro();
+    if (call.breaker == nullptr) [[unlikely]] {
+      co_return co_await run_call(std::move(op), detail::NoFallback{}, std::move(policy));
+    }
+    if (call.timing == Timing::timed) [[unlikely]] call.start = detail::call_timestamp(clock_);
+    detail::Returned<R> out;
+    try {
+      if constexpr (std::is_void_v<R>) {
+        co_await op();
+        out.set();
+      } else {
+        out.set(co_await op());
+      }
+    } catch (...) {
+      // Recorded inside the handler and rethrown as it is (no exception_ptr
+      // kept in the frame); a policy that throws records the call as ignored.
+      call.breaker = nullptr;
+      record_closed_throw(policy, Word{call.bits}.epoch(), call.timing, call.start);
+      throw;
+    }
+    // Classified while the call is still armed: a policy that throws leaves
+    // it recorded as ignored.
+    const Outcome outcome = detail::classify_returned(policy, out);
+    finish_closed_coro(call, outcome);
+    // Outside any try: one outcome per call.
+    co_return out.take();
   }
 
   // --- members ---------------------------------------------------------------

@@ -791,6 +791,15 @@ class CircuitBreaker {
     [[gnu::always_inline]] ~ClosedCall() {
       if (breaker != nullptr) [[unlikely]] breaker->record_abandoned_closed(timing, start);
     }
+    // Arms an unarmed call in place (assigning a temporary would destroy an
+    // armed temporary, recording a call).
+    [[gnu::always_inline]] void arm(CircuitBreaker* b, std::uint64_t admitted_bits,
+                                    std::uint64_t start_stamp, Timing call_timing) noexcept {
+      breaker = b;
+      bits = admitted_bits;
+      start = start_stamp;
+      timing = call_timing;
+    }
   };
 
   // Admission of the coroutine fast path: armed when closed without a call
@@ -826,32 +835,48 @@ class CircuitBreaker {
   // call left on its fast path, so that no value has to survive one there
   // and the coroutine's code needs no callee-saved register beyond its frame
   // pointer (each of the three entries of a coroutine's actor saves every
-  // register the actor uses anywhere). A timed sample's start is read by the
-  // caller, after the admission is stored in the frame.
-  [[gnu::always_inline]] ClosedCall admit_closed_coro() noexcept {
+  // register the actor uses anywhere). Arms `call` (in the frame) and
+  // returns true when closed without a call timeout; otherwise leaves it
+  // unarmed and returns false.
+  [[gnu::always_inline]] bool admit_closed_coro(ClosedCall& call) noexcept {
     const detail::Rules rules = config_.rules();
     const std::uint64_t bits = word_.load(std::memory_order_acquire);
     if (Word{bits}.state() != State::closed || rules.has_call_timeout()) [[unlikely]] {
-      return ClosedCall{nullptr, bits, 0, Timing::none};
+      call.breaker = nullptr;
+      return false;
     }
     const std::size_t slot = detail::current_thread_slot;
-    if (slot >= detail::exclusive_slots) [[unlikely]] return admit_closed_shared(rules, bits);
+    if (slot >= detail::exclusive_slots) [[unlikely]] {
+      admit_closed_shared(call, rules, bits);
+      return true;
+    }
     detail::CallCounters::Line& line = counters_.exclusive_line(slot);
     if (!rules.record_call_durations()) {
       line.increment(detail::CallCounters::admitted);
-      return ClosedCall{this, bits, 0, Timing::none};
+      call.arm(this, bits, 0, Timing::none);
+      return true;
     }
     const std::uint64_t n = line.bump(detail::CallCounters::admitted);
-    return ClosedCall{this, bits, 0, durations_.is_sampled(n) ? Timing::timed : Timing::held};
+    // A timed sample (1 call in duration_sample_every) reads its start out of line.
+    if (durations_.is_sampled(n)) [[unlikely]] {
+      admit_closed_timed(call, bits);
+      return true;
+    }
+    call.arm(this, bits, 0, Timing::held);
+    return true;
+  }
+
+  [[gnu::noinline]] void admit_closed_timed(ClosedCall& call, std::uint64_t bits) noexcept {
+    call.arm(this, bits, detail::call_timestamp(clock_), Timing::timed);
   }
 
   // admit_closed_coro on a thread without an exclusive slot (its first call,
   // or beyond the exclusive slots), out of line.
-  [[gnu::noinline]] ClosedCall admit_closed_shared(detail::Rules rules,
-                                                   std::uint64_t bits) noexcept {
+  [[gnu::noinline]] void admit_closed_shared(ClosedCall& call, detail::Rules rules,
+                                             std::uint64_t bits) noexcept {
     const unsigned slot = detail::thread_slot_slow();
-    const std::uint64_t n = counters_.add_at(slot, detail::CallCounters::admitted);
-    return ClosedCall{this, bits, 0, timing_of(rules, n)};
+    const Timing timing = timing_of(rules, counters_.add_at(slot, detail::CallCounters::admitted));
+    call.arm(this, bits, start_of(timing), timing);
   }
 
   // call()'s outcome of a call that returned (run_closed_call): as
@@ -859,16 +884,27 @@ class CircuitBreaker {
   // exclusive slot out of line (no call on the fast path, see
   // admit_closed_coro).
   [[gnu::always_inline]] void finish_closed_coro(ClosedCall& call, Outcome outcome) noexcept {
+    record_closed_coro(call, outcome);
+    // Disarmed last, after every call on the way: the compiler then knows
+    // that `call` is disarmed when it ends and drops its destructor's test.
     call.breaker = nullptr;
+  }
+  [[gnu::always_inline]] void record_closed_coro(const ClosedCall& call, Outcome outcome) noexcept {
     const std::size_t slot = detail::current_thread_slot;
-    if (slot >= detail::exclusive_slots || call.timing == Timing::timed) [[unlikely]] {
+    if (slot >= detail::exclusive_slots) [[unlikely]] {
       finish_closed_slow(call.bits, call.start, call.timing, outcome);
       return;
     }
     detail::CallCounters::Line& line = counters_.exclusive_line(slot);
-    // A held call is one more pending held call of this slot (see
-    // detail/duration_histogram.hpp): one increment on the same line.
-    if (call.timing == Timing::held) line.increment(detail::CallCounters::held);
+    if (call.timing == Timing::held) [[likely]] {
+      // A held call (the default config: durations sampled) is one more
+      // pending held call of this slot (see detail/duration_histogram.hpp):
+      // one increment on the same line.
+      line.increment(detail::CallCounters::held);
+    } else if (call.timing == Timing::timed) [[unlikely]] {
+      finish_closed_slow(call.bits, call.start, call.timing, outcome);
+      return;
+    }
     if (outcome == Outcome::success) [[likely]] {
       line.increment(detail::CallCounters::successful);
       if (!closed_success_is_steady(call.bits)) [[unlikely]] {
@@ -877,6 +913,29 @@ class CircuitBreaker {
       return;
     }
     record_closed_other(static_cast<unsigned>(slot), call.bits, outcome, call.timing);
+  }
+
+  // The value of a call admitted by admit_closed_coro, classified and its
+  // outcome recorded; returned as it came. A policy that throws records the
+  // call as ignored (the exception propagates).
+  template <class Policy, class V>
+  [[gnu::always_inline]] V&& finish_closed_value(ClosedCall& call, const Policy& policy,
+                                                 V&& value) {
+    Outcome outcome = Outcome::ignored;
+    try {
+      outcome = detail::classify_value(policy, std::as_const(value));
+    } catch (...) {
+      abandon_closed(call);
+      throw;
+    }
+    finish_closed_coro(call, outcome);
+    return std::forward<V>(value);
+  }
+
+  // Disarms `call` and records it as ignored (its duration too).
+  [[gnu::noinline]] void abandon_closed(ClosedCall& call) noexcept {
+    call.breaker = nullptr;
+    record_abandoned_closed(call.timing, call.start);
   }
 
   [[gnu::noinline]] void finish_closed_slow(std::uint64_t bits, std::uint64_t start, Timing timing,
@@ -1312,32 +1371,33 @@ class CircuitBreaker {
   template <class Op, class Policy>
   std::invoke_result_t<Op&> run_closed_call(Op op, Policy policy) {
     using R = typename detail::awaitable_traits<std::invoke_result_t<Op&>>::value_type;
-    ClosedCall call = admit_closed_coro();
-    if (call.breaker == nullptr) [[unlikely]] {
+    // Armed (every field set) or not (breaker null) by admit_closed_coro.
+    ClosedCall call;
+    if (!admit_closed_coro(call)) [[unlikely]] {
       co_return co_await run_call(std::move(op), detail::NoFallback{}, std::move(policy));
     }
-    if (call.timing == Timing::timed) [[unlikely]] call.start = detail::call_timestamp(clock_);
-    detail::Returned<R> out;
     try {
       if constexpr (std::is_void_v<R>) {
         co_await op();
-        out.set();
       } else {
-        out.set(co_await op());
+        R value = co_await op();
+        // The value goes from the operation to the caller, classified and
+        // recorded on the way (finish_closed_value), as a pass-through
+        // coroutine would return it. (Its own statement: the operation's
+        // awaitable is gone by then, so nothing runs between the disarm and
+        // the end of `call`, and its destructor's test folds away.)
+        co_return finish_closed_value(call, policy, std::move(value));
       }
     } catch (...) {
       // Recorded inside the handler and rethrown as it is (no exception_ptr
-      // kept in the frame); a policy that throws records the call as ignored.
+      // kept in the frame). Already disarmed: the outcome is recorded (a
+      // policy that threw, or moving the value to the caller), only rethrown.
+      if (call.breaker == nullptr) throw;
       call.breaker = nullptr;
       record_closed_throw(policy, Word{call.bits}.epoch(), call.timing, call.start);
       throw;
     }
-    // Classified while the call is still armed: a policy that throws leaves
-    // it recorded as ignored.
-    const Outcome outcome = detail::classify_returned(policy, out);
-    finish_closed_coro(call, outcome);
-    // Outside any try: one outcome per call.
-    co_return out.take();
+    if constexpr (std::is_void_v<R>) finish_closed_coro(call, Outcome::success);
   }
 
   // --- members ---------------------------------------------------------------

@@ -57,7 +57,8 @@
 namespace breaker {
 
 namespace detail {
-/// "No fallback": `call` and `call_with_fallback` share one coroutine body.
+/// "No fallback": `call`'s general path and `call_with_fallback` share one
+/// coroutine body (`run_call`).
 struct NoFallback {};
 
 /// The outcome of a finished call's value (a void call is a success).
@@ -1250,8 +1251,9 @@ class CircuitBreaker {
     }
   }
 
-  // The one coroutine behind call() and call_with_fallback(): admission (the
-  // closed fast path or a Permit), the operation (raced against call_timeout
+  // The coroutine behind call_with_fallback() and call()'s general path
+  // (run_closed_call awaits it when not closed or with a call timeout):
+  // admission (the closed fast path or a Permit), the operation (raced against call_timeout
   // when there is one), one classified outcome, then the value, the exception
   // or the fallback. One coroutine, with no co_await of our own between the
   // caller's and the operation's: Asio checks the caller's cancellation at

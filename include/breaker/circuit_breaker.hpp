@@ -983,18 +983,35 @@ class CircuitBreaker {
                                           State admitted_in = State::closed) noexcept {
     if (outcome == Outcome::success) [[likely]] {
       // acquire: pairs with update_config's release store of the pointer.
-      const detail::SlidingWindow* window = window_.load(std::memory_order_acquire);
+      detail::SlidingWindow* window = window_.load(std::memory_order_acquire);
       const Word w{word_.load(std::memory_order_acquire)};
       // A timed call's duration: its slot's last timed duration (recorded
       // just before, on this thread).
-      if (window != nullptr && window->clean_count_window(epoch) && w.state() == admitted_in &&
-          w.epoch() == epoch && detail::windowed_steady(w) &&
+      if (window != nullptr && w.state() == admitted_in && w.epoch() == epoch &&
+          detail::windowed_steady(w) &&
           (timing != Timing::timed ||
            !window->is_slow(durations_.last_timed_ns(slot != unknown_slot ? slot : detail::thread_slot())))) [[likely]] {
-        return;
+        if (window->clean_count_window(epoch)) [[likely]] return;
+        if (window->shape().type == WindowType::time_based) {
+          windowed_time_success(slot, epoch, window, admitted_in);
+          return;
+        }
       }
     }
     windowed_outcome_general(slot, epoch, outcome, timing, admitted_in);
+  }
+
+  // A fast success into a time window on a steady word (windowed_outcome):
+  // the clock, the thread's own bucket, and the rates only when the window
+  // asks (time moved on, or the gate hint).
+  [[gnu::noinline]] void windowed_time_success(unsigned slot, std::uint32_t epoch,
+                                               detail::SlidingWindow* window,
+                                               State admitted_in) noexcept {
+    if (slot == unknown_slot) slot = detail::thread_slot();
+    const std::int64_t now_ns = window_now_ns();
+    if (window->record_time_success(slot, epoch, now_ns) && admitted_in == State::closed) {
+      check_rates(*window, epoch, now_ns, false);
+    }
   }
 
   // windowed_outcome's `slot` when the caller has not looked it up.

@@ -172,12 +172,16 @@ class BasicCountWindow {
       total.slow += c.slow;
     }
     // Sums of two's complement shares: while records run they may be
-    // transiently off, never after.
+    // transiently off, never after. A negative sum (a slot's eviction of
+    // another slot's failure seen before that slot added it) reads as 0,
+    // *then* the clamp to `calls`: in the other order a -1 became `calls`,
+    // a 100 % failure rate that could trip the breaker (found by the Relacy
+    // check's snapshot invariant, tests/relacy/relacy_windows.cpp).
     if (static_cast<std::int64_t>(total.calls) < 0) total.calls = 0;
-    total.failures = std::min(total.failures, total.calls);
-    total.slow = std::min(total.slow, total.calls);
     if (static_cast<std::int64_t>(total.failures) < 0) total.failures = 0;
     if (static_cast<std::int64_t>(total.slow) < 0) total.slow = 0;
+    total.failures = std::min(total.failures, total.calls);
+    total.slow = std::min(total.slow, total.calls);
     return total;
   }
 

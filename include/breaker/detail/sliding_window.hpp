@@ -133,6 +133,14 @@ class SlidingWindow {
     return count != nullptr && count->clean(epoch);
   }
 
+  /// Records a fast success of `epoch` at `now_ns` into a time window.
+  /// \returns whether the rates should be re-checked (as `record`).
+  bool record_time_success(unsigned slot, std::uint32_t epoch, std::int64_t now_ns) noexcept {
+    const bool moved = time_->record(slot, epoch, now_ns, false, false);
+    // relaxed: a hint (see record).
+    return moved || under_minimum_.load(std::memory_order_relaxed) == hint_of(epoch);
+  }
+
   /// The counts of `epoch`'s window at `now_ns`.
   WindowCounts counts(std::uint32_t epoch, std::int64_t now_ns) const noexcept {
     return count_ ? count_->counts(epoch) : time_->counts(epoch, now_ns);

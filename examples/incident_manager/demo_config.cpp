@@ -14,6 +14,17 @@ breaker::CircuitBreakerConfig scaled_for_demo(breaker::CircuitBreakerConfig pres
   return preset;
 }
 
+breaker::CircuitBreakerConfig pagerduty_breaker_config(std::chrono::milliseconds duration) {
+  breaker::CircuitBreakerConfig config =
+      scaled_for_demo(breaker::CircuitBreakerConfig::for_notifications(), duration);
+  config.trip_policy = breaker::TripPolicy::failure_rate;
+  config.window_type = breaker::WindowType::count_based;
+  config.window_size = 10;
+  config.failure_rate_threshold = 50.0;
+  config.minimum_request_threshold = 4;
+  return config;
+}
+
 std::chrono::milliseconds poll_interval(std::chrono::milliseconds duration) {
   return std::clamp(duration / 60, std::chrono::milliseconds(100), std::chrono::milliseconds(500));
 }

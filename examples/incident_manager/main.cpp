@@ -280,7 +280,7 @@ class Demo {
     cache_cb_ = registry_.get_or_create("incident-cache", im::scaled_for_demo(Config::for_cache(), d));
     slack_cb_ = registry_.get_or_create("notify.slack", im::scaled_for_demo(Config::for_notifications(), d));
     pagerduty_cb_ =
-        registry_.get_or_create("notify.pagerduty", im::scaled_for_demo(Config::for_notifications(), d));
+        registry_.get_or_create("notify.pagerduty", im::pagerduty_breaker_config(d));
     api_cb_ = registry_.get_or_create("api-alerts", im::scaled_for_demo(Config::for_http_api(), d));
     guard_ = std::make_shared<breaker::ServerGuard>(api_cb_);
     if (!options.postgres_url.empty()) pg_config_ = postgres_config(options.postgres_url);
@@ -289,6 +289,8 @@ class Demo {
     for (const auto& cb : registry_.snapshot()) {
       cb->on_state_change([this](const breaker::StateTransition& t) { on_transition(t); });
     }
+    // One registry-wide listener logs why a rate-based breaker trips (issue 12's events).
+    registry_.on_event([this](const breaker::CircuitBreakerEvent& e) { on_rate_event(e); });
   }
 
   /// Runs the demo; returns the exit code.
@@ -732,6 +734,16 @@ class Demo {
     }
     const std::string line = fmt::format("{:.1f}s {}: {} -> {}", elapsed_s(), t.breaker_name,
                                          breaker::to_string(t.from), breaker::to_string(t.to));
+    std::lock_guard lock(view_mutex_);
+    view_.log(line);
+  }
+
+  void on_rate_event(const breaker::CircuitBreakerEvent& e) {
+    const bool failure = e.type == breaker::EventType::failure_rate_exceeded;
+    if (!failure && e.type != breaker::EventType::slow_call_rate_exceeded) return;
+    const std::string line =
+        fmt::format("{:.1f}s {}: {} rate {:.0f} % reached its threshold", elapsed_s(), e.breaker_name,
+                    failure ? "failure" : "slow-call", e.rate);
     std::lock_guard lock(view_mutex_);
     view_.log(line);
   }

@@ -143,7 +143,9 @@ incident-store, incident-cache, notify.slack, notify.pagerduty, and api-alerts (
 with the seed's presets (for_http_api, for_llm_service, for_database, for_cache,
 for_notifications) except two fields scaled to the run so that each can open, probe and close
 within --duration: timeout_duration = min(preset, max(500 ms, duration / 15)) and
-minimum_request_threshold = min(preset, 3).
+minimum_request_threshold = min(preset, 3). notify.pagerduty trips on a failure rate
+instead (>= 50 % of its last 10 outcomes, from 4 on): its sink fails every other request,
+which ten consecutive failures would never catch.
 
 After --duration the demo stops polling, waits (at most max(5 s, duration / 4)) for the
 notification retry queues to drain, prints a summary and exits.

@@ -6,6 +6,8 @@
 #include "view.hpp"
 #include "demo_config.hpp"
 
+#include <breaker/circuit_breaker.hpp>
+#include <breaker/testing/manual_clock.hpp>
 #include <catch2/catch.hpp>
 
 #include <sstream>
@@ -96,7 +98,7 @@ TEST_CASE("every dependency has trouble and is healthy for the last fifth", "[de
   CHECK(s.sentinel.mode_at(5s) == FailureMode::erroring);
   CHECK(s.llm.mode_at(15s) == FailureMode::slow);
   CHECK(s.slack.mode_at(15s) == FailureMode::down);
-  CHECK(s.pagerduty.mode_at(18s) == FailureMode::erroring);
+  CHECK(s.pagerduty.mode_at(18s) == FailureMode::recovering);
   // Trouble while alerts flow: the sentinel is healthy again before the others fail.
   CHECK(s.sentinel.mode_at(11s) == FailureMode::healthy);
 }
@@ -167,4 +169,38 @@ TEST_CASE("a seed with trailing characters is a usage error, not a silently trun
   const auto ok = parse({"--seed", "18446744073709551615"});
   REQUIRE(std::holds_alternative<DemoOptions>(ok));
   CHECK(std::get<DemoOptions>(ok).seed == 18446744073709551615ull);
+}
+
+TEST_CASE("the PagerDuty breaker opens on every other request failing, the preset would not",
+          "[demo][config]") {
+  using breaker::CircuitBreakerConfig;
+  const CircuitBreakerConfig rate = pagerduty_breaker_config(30s);
+  CHECK(!rate.validate());
+  CHECK(rate.trip_policy == breaker::TripPolicy::failure_rate);
+  CircuitBreakerConfig same = rate;  // only the trip rule differs from the scaled preset
+  same.trip_policy = breaker::TripPolicy::consecutive_failures;
+  same.window_size = CircuitBreakerConfig{}.window_size;
+  same.minimum_request_threshold = 3;
+  CHECK(same == scaled_for_demo(CircuitBreakerConfig::for_notifications(), 30s));
+
+  breaker::testing::ManualClock clock;
+  breaker::CircuitBreaker<breaker::testing::ManualClock> with_rate("pd", rate, clock);
+  breaker::CircuitBreaker<breaker::testing::ManualClock> consecutive(
+      "pd-preset", scaled_for_demo(CircuitBreakerConfig::for_notifications(), 30s), clock);
+  auto alternate = [](auto& cb, int outcomes) {
+    for (int i = 0; i < outcomes; ++i) {
+      auto permit = cb.try_acquire();
+      if (!permit) return i;
+      if (i % 2 == 0) {
+        permit.record_success();
+      } else {
+        permit.record_failure();
+      }
+    }
+    return outcomes;
+  };
+  CHECK(alternate(with_rate, 40) == 4);  // 2 failures in 4 outcomes: 50 %, the window's minimum
+  CHECK(with_rate.state() == breaker::State::open);
+  CHECK(alternate(consecutive, 40) == 40);
+  CHECK(consecutive.state() == breaker::State::closed);
 }

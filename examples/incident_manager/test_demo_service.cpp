@@ -245,6 +245,10 @@ TEST_CASE("while the demo runs it serves its status page, health, metrics, break
   CHECK(code == 0);
   CHECK_THAT(out, Catch::StartsWith("listening on http://127.0.0.1:" + std::to_string(demo.port()) + "\n"));
   CHECK_THAT(out, Catch::Contains("sentinel-alerts: closed -> open"));
+  // PagerDuty fails every other request: only its failure-rate policy opens it, and the
+  // registry-wide event listener logs why.
+  CHECK_THAT(out, Catch::Contains("notify.pagerduty: failure rate"));
+  CHECK_THAT(out, Catch::Contains("notify.pagerduty: closed -> open"));
   check_summary(out);
 }
 

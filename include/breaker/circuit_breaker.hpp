@@ -175,12 +175,16 @@ class CircuitBreaker {
   /// next episode; a new `half_open_max_requests` or
   /// `half_open_success_ratio` applies at once); a new `jitter_seed`
   /// restarts the jitter sequence. Memory stays bounded however often it is called: the
-  /// config is stored inline (see `detail/config_cell.hpp`).
+  /// config lives in the breaker, in two slots, the second (104 bytes) allocated by the
+  /// first update and reused by every later one (see `detail/config_cell.hpp`).
   /// \throws CircuitBreakerError(errc::invalid_config) naming the field; the
-  ///   breaker is unchanged then. Thread safety: any thread; each decision a
-  ///   call makes sees the old or the new config, never a mix (a call that
-  ///   spans the update may use the old one for admission and the new one for
-  ///   its outcome).
+  ///   breaker is unchanged then.
+  /// \throws std::bad_alloc when the config's second slot (first update), the
+  ///   duration histogram (durations turned on) or a window (a window rule
+  ///   turned on or reshaped) cannot be allocated; the breaker is unchanged then.
+  /// Thread safety: any thread; each decision a call makes sees the old or the
+  ///   new config, never a mix (a call that spans the update may use the old
+  ///   one for admission and the new one for its outcome).
   void update_config(const CircuitBreakerConfig& config) {
     std::string message;
     if (config.validate(&message)) throw CircuitBreakerError(errc::invalid_config, name_, message);
@@ -189,15 +193,18 @@ class CircuitBreaker {
     std::lock_guard lock(detail::striped_mutex(this));
     const CircuitBreakerConfig old = config_.load();
     if (config == old) return;
-    if (config.jitter_seed != old.jitter_seed) jitter_.reseed(config.jitter_seed);
-    // Before the rules are published (release in store): a call that sees
-    // record_call_durations on also sees the stripes, and a call that sees
-    // the window rule also sees the window. May throw bad_alloc, with the
-    // breaker unchanged.
+    // The config's second slot, allocated at the first update (see
+    // detail/config_cell.hpp). Before the rules are published (release in
+    // store): a call that sees record_call_durations on also sees the
+    // stripes, and a call that sees the window rule also sees the window.
+    // Each may throw bad_alloc, with the breaker unchanged.
+    config_.reserve();
     if (config.record_call_durations || config.slow_call_duration_threshold.count() > 0) {
       durations_.enable();
     }
     update_window(config);
+    // Nothing below throws.
+    if (config.jitter_seed != old.jitter_seed) jitter_.reseed(config.jitter_seed);
     apply_duration_settings(config);
     config_.store(config);
     if (!config.uses_window()) {
@@ -1289,6 +1296,11 @@ class CircuitBreaker {
 
   // --- members ---------------------------------------------------------------
 
+  // Layout (x86-64, steady_clock; see docs/performance.md, "Memory per
+  // breaker"): the hot line first, then the cold members, then the counter
+  // lines, so that the cold members fill what would otherwise be padding
+  // before the 64-byte-aligned counters (896 bytes in all).
+  //
   // Hot line: the word (read on every call, written on transitions and closed
   // failures) and the rule word (read on every call, written by update_config).
   alignas(64) std::atomic<std::uint64_t> word_{0};
@@ -1296,13 +1308,15 @@ class CircuitBreaker {
   [[no_unique_address]] Clock clock_;
   detail::OpenDeadline<Clock> deadline_;
 
-  detail::CallCounters counters_;
+  // Read by calls (the sampling mask; the stripes pointer of timed calls),
+  // written only when the config changes.
   detail::DurationHistogram durations_;
   // The current window (null without a window rule), and every window this
   // breaker made (update_config retires, never frees, a window a call may
   // still be writing).
   std::atomic<detail::SlidingWindow*> window_{nullptr};
   std::vector<std::unique_ptr<detail::SlidingWindow>> windows_;
+  // Written on transitions only.
   std::array<std::atomic<std::uint64_t>, transition_pairs> transitions_{};
   detail::JitterGenerator jitter_;
 
@@ -1310,6 +1324,9 @@ class CircuitBreaker {
   std::string name_;
   detail::ListenerList listeners_;
   detail::EventListenerList events_;
+
+  // One line per thread slot: the only lines a closed success writes.
+  detail::CallCounters counters_;
 };
 
 }  // namespace breaker

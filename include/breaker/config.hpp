@@ -70,6 +70,15 @@ constexpr const char* to_string(HalfOpenClose h) noexcept {
 /// The settings of one circuit breaker. A plain aggregate: every member has a
 /// default and a documented valid range; `validate()` checks them all. The
 /// defaults equal the "default" preset.
+///
+/// Memory per breaker (x86-64; docs/02-design.md, "Memory", has the table):
+/// the breaker object is 896 bytes with one (packed) copy of its config inside; the
+/// fields that cost heap are `record_call_durations` (1,024 bytes while on,
+/// the default), the window rules (`trip_policy = failure_rate` or
+/// `slow_call_duration_threshold > 0`: a window sized by `window_size` or
+/// `window_buckets`), and the first `update_config` (104 bytes, a second
+/// config slot, reused by later updates). So 896 bytes with durations off,
+/// 1,920 with the defaults.
 struct CircuitBreakerConfig {
   /// Largest value a threshold may take (the state word keeps consecutive
   /// counts and the request volume in 16-bit fields).

@@ -14,6 +14,7 @@
 #include "breaker/stats.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -174,11 +175,11 @@ class BasicRegistry {
     {
       std::unique_lock lock(shared_->mutex);
       auto [it, inserted] =
-          shared_->breakers.try_emplace(breaker->name(), Entry{breaker, breaker->config()});
+          shared_->breakers.try_emplace(breaker->name(), Entry{breaker, breaker->config(), {}});
       if (inserted) {
         if (shared_->forwarding) {
           try {
-            attach_events(*breaker);
+            it->second.forwarding = attach_events(*breaker);
           } catch (...) {  // bad_alloc: leave the registry unchanged
             shared_->breakers.erase(it);
             throw;
@@ -218,12 +219,24 @@ class BasicRegistry {
   /// Thread safety: any thread; exclusive lock. Never throws.
   bool remove(std::string_view name) noexcept {
     breaker_ptr removed;  // released after the lock, in case it is the last owner
+    std::shared_ptr<Forwarding> forwarding;
     {
       std::unique_lock lock(shared_->mutex);
       auto it = shared_->breakers.find(name);
       if (it == shared_->breakers.end()) return false;
       removed = std::move(it->second.breaker);
+      forwarding = std::move(it->second.forwarding);
       shared_->breakers.erase(it);
+    }
+    // The removed breaker stops reporting to the registry's listeners (a new
+    // breaker of the same name may be created): first the flag its forwarder
+    // checks (cannot fail), then the forwarder itself where memory allows.
+    if (forwarding) {
+      forwarding->attached.store(false, std::memory_order_release);
+      try {
+        removed->remove_event_listener(forwarding->id);
+      } catch (...) {  // bad_alloc: the flag already silences the forwarder
+      }
     }
     return true;
   }
@@ -333,8 +346,10 @@ class BasicRegistry {
   /// now and of every breaker created or added later, so a service can log
   /// all transitions in one place (each event names its breaker). Called on
   /// the thread where the event happened, with no lock held; exceptions are
-  /// caught and dropped. A breaker removed from the registry keeps reporting
-  /// to its listeners (it may still be in use). Until the first registry
+  /// caught and dropped. A breaker removed from the registry (`remove`) stops
+  /// reporting to these listeners (its own listeners keep hearing it, since it
+  /// may still be in use); a notification already under way may still reach
+  /// them once. Until the first registry
   /// listener, the breakers' call paths pay nothing for this.
   /// Thread safety: any thread; exclusive lock (the first call attaches the
   /// registry to every breaker). Throws `std::bad_alloc`.
@@ -343,7 +358,9 @@ class BasicRegistry {
     const ListenerId id = shared_->events->add(std::move(listener));
     std::unique_lock lock(shared_->mutex);
     if (!shared_->forwarding) {
-      for (auto& entry : shared_->breakers) attach_events(*entry.second.breaker);
+      for (auto& entry : shared_->breakers) {
+        entry.second.forwarding = attach_events(*entry.second.breaker);
+      }
       shared_->forwarding = true;
     }
     return id;
@@ -355,10 +372,19 @@ class BasicRegistry {
   bool remove_event_listener(ListenerId id) { return shared_->events->remove(id); }
 
  private:
+  // A breaker's forwarder of events to the registry's listeners: its id in the
+  // breaker's listener list and the flag `remove` clears (acquire/release: a
+  // forwarder that sees false forwards nothing).
+  struct Forwarding {
+    ListenerId id = 0;
+    std::atomic<bool> attached{true};
+  };
+
   // One registered breaker and the config it was created (or added) with.
   struct Entry {
     breaker_ptr breaker;
     CircuitBreakerConfig created_with;
+    std::shared_ptr<Forwarding> forwarding;  // set while registry listeners exist
 
     // Whether get_or_create(name, config) may hand out this breaker.
     bool accepts(const CircuitBreakerConfig& config) const noexcept {
@@ -388,13 +414,16 @@ class BasicRegistry {
 
   // Makes `breaker` forward its events to the registry's listeners. The
   // forwarder holds the listener list weakly: a breaker that outlives the
-  // registry forwards nothing.
-  void attach_events(breaker_type& breaker) {
+  // registry forwards nothing, and one removed from the registry neither.
+  [[nodiscard]] std::shared_ptr<Forwarding> attach_events(breaker_type& breaker) {
+    auto forwarding = std::make_shared<Forwarding>();
     std::weak_ptr<const detail::EventListenerList> hub = shared_->events;
-    auto forward = [hub = std::move(hub)](const CircuitBreakerEvent& event) {
+    auto forward = [hub = std::move(hub), forwarding](const CircuitBreakerEvent& event) {
+      if (!forwarding->attached.load(std::memory_order_acquire)) return;
       if (const auto events = hub.lock()) events->notify(event);
     };
-    breaker.on_event(std::move(forward));
+    forwarding->id = breaker.on_event(std::move(forward));
+    return forwarding;
   }
 
   // get_or_create of a name that was not there: creates a breaker with
@@ -410,11 +439,11 @@ class BasicRegistry {
     {
       std::unique_lock lock(shared_->mutex);
       auto [it, inserted] =
-          shared_->breakers.try_emplace(created->name(), Entry{created, created->config()});
+          shared_->breakers.try_emplace(created->name(), Entry{created, created->config(), {}});
       if (inserted) {
         if (shared_->forwarding) {
           try {
-            attach_events(*created);
+            it->second.forwarding = attach_events(*created);
           } catch (...) {  // bad_alloc: leave the registry unchanged
             shared_->breakers.erase(it);
             throw;

@@ -14,8 +14,10 @@ namespace {
 // constinit + trivial type: no TLS init guard on the allocation path.
 constinit thread_local std::uint64_t allocations = 0;
 constinit thread_local std::uint64_t allocated_bytes = 0;
+constinit thread_local bool failing = false;  // a FailAllocations is alive
 
 void* counted_alloc(std::size_t size, std::size_t align) noexcept {
+  if (failing) return nullptr;
   ++allocations;
   allocated_bytes += size;
   if (size == 0) size = 1;
@@ -33,6 +35,9 @@ void* counted_alloc_or_throw(std::size_t size, std::size_t align) {
 
 std::uint64_t thread_allocations() noexcept { return allocations; }
 std::uint64_t thread_allocated_bytes() noexcept { return allocated_bytes; }
+
+FailAllocations::FailAllocations() noexcept : previous_(failing) { failing = true; }
+FailAllocations::~FailAllocations() { failing = previous_; }
 
 __attribute__((noinline)) void escape(const void* p) noexcept {
   asm volatile("" : : "g"(p) : "memory");

@@ -24,4 +24,20 @@ std::uint64_t thread_allocated_bytes() noexcept;
 /// clobber memory, so neither inlining nor link-time optimisation removes it.
 void escape(const void* p) noexcept;
 
+/// While one is alive, every operator new of the calling thread fails: the
+/// throwing forms throw `std::bad_alloc`, the nothrow forms return null (failed
+/// attempts are not counted). For tests of what an allocation failure leaves
+/// behind; keep the scope to the statement under test (a test macro that
+/// allocates would fail too).
+class FailAllocations {
+ public:
+  FailAllocations() noexcept;
+  ~FailAllocations();
+  FailAllocations(const FailAllocations&) = delete;
+  FailAllocations& operator=(const FailAllocations&) = delete;
+
+ private:
+  bool previous_;
+};
+
 }  // namespace breaker::test

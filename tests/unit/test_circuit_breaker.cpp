@@ -479,7 +479,7 @@ TEST_CASE("the closed fast path of execute (durations off) keeps every rule",
   CHECK(s.total_calls == s.successful_calls + s.failed_calls + s.ignored_calls + s.rejected_calls);
 }
 
-TEST_CASE("time_until_half_open counts down the open period; empty when closed, half-open or forced",
+TEST_CASE("time_until_half_open counts down the open period, empty when closed, half-open or forced",
           "[breaker][open][time-until-half-open]") {
   ManualClock clock;
   Breaker cb("svc", small_config(), clock);

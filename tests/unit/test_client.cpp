@@ -153,7 +153,7 @@ TEST_CASE("one breaker guards every member: failures of any open it for all",
   CHECK(stats.successful_calls == 1);
 }
 
-TEST_CASE("a coroutine call owns copies of its arguments; std::ref passes a reference",
+TEST_CASE("a coroutine call owns copies of its arguments, std::ref passes a reference",
           "[client][lifetime]") {
   ClientWithBreaker protected_client(AlertsClient{}, make_breaker());
   asio::io_context ctx;

@@ -252,7 +252,7 @@ TEST_CASE("coroutine call records durations on its fast path", "[durations][coro
   CHECK(d.sum_seconds == Approx(0.024));
 }
 
-TEST_CASE("durations off records nothing; update_config turning them on starts recording",
+TEST_CASE("durations off records nothing, update_config turning them on starts recording",
           "[durations][config]") {
   ManualClock clock;
   auto off = sampling(1);
@@ -289,7 +289,7 @@ TEST_CASE("concurrent threads keep an exact _count in their own stripes", "[dura
   CHECK(cb.stats().successful_calls == 2u * per_thread);
 }
 
-TEST_CASE("a breaker on a test clock times calls with that clock; a real clock uses the fast "
+TEST_CASE("a breaker on a test clock times calls with that clock, a real clock uses the fast "
           "timestamp",
           "[durations][timestamp]") {
   STATIC_REQUIRE(breaker::detail::is_hardware_clock_v<std::chrono::steady_clock>);

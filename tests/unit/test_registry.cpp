@@ -289,7 +289,7 @@ TEST_CASE("update_config changes a live breaker's config and keeps its state",
   }
 }
 
-TEST_CASE("remove drops the breaker from the registry; holders keep a working breaker",
+TEST_CASE("remove drops the breaker from the registry, holders keep a working breaker",
           "[registry]") {
   breaker::Registry registry;
   const auto held = registry.get_or_create("mailer", quick_config());

@@ -241,7 +241,7 @@ TEST_CASE("probes left over from an earlier episode do not count against the lim
 
 // --- issue 12: the pure rules of the new states and half-open rules ---------
 
-TEST_CASE("disabled and metrics_only admit without changing the word; only metrics_only counts",
+TEST_CASE("disabled and metrics_only admit without changing the word, only metrics_only counts",
           "[state-word][issue12]") {
   const StateWord disabled = StateWord{}.enter(State::disabled);
   const StateWord metrics = StateWord{}.enter(State::metrics_only);

@@ -883,6 +883,29 @@ TEST_CASE("a registry-wide listener hears every breaker's events, present and fu
   CHECK(heard.size() == expected.size());
 }
 
+TEST_CASE("a breaker removed from the registry stops reporting to the registry's listeners",
+          "[issue12][events][registry]") {
+  ManualClock clock;
+  breaker::BasicRegistry<ManualClock> registry(clock);
+  auto early = registry.get_or_create("svc", base_config());  // attached by the first listener
+  std::vector<std::string> heard;
+  registry.on_event([&](const CircuitBreakerEvent& e) { heard.emplace_back(e.breaker_name); });
+  auto late = registry.get_or_create("other", base_config());  // attached when created
+  int own = 0;
+  early->on_event([&](const CircuitBreakerEvent&) { ++own; });
+  REQUIRE(registry.remove("svc"));
+  REQUIRE(registry.remove("other"));
+  early->force_open();
+  late->force_open();
+  CHECK(heard.empty());
+  CHECK(own == 1);  // its own listeners still hear it
+  auto fresh = registry.get_or_create("svc", base_config());
+  CHECK(fresh != early);
+  fresh->force_open();
+  early->reset();
+  CHECK(heard == std::vector<std::string>{"svc"});  // the new breaker only, once
+}
+
 TEST_CASE("the health report counts disabled and metrics-only breakers as closed",
           "[issue12][states][registry]") {
   breaker::BasicRegistry<ManualClock> registry{ManualClock{}};

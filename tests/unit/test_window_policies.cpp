@@ -708,7 +708,7 @@ TEST_CASE("a rate trip raises failure_rate_exceeded or slow_call_rate_exceeded o
   }
 }
 
-TEST_CASE("metrics_only records in the window and never trips; disabled records nothing",
+TEST_CASE("metrics_only records in the window and never trips, disabled records nothing",
           "[window][states]") {
   ManualClock clock;
   Breaker cb("states", rate_config(10, 50.0, 2), clock);

@@ -6,27 +6,51 @@
 /// memory and the call path takes no lock, holds no reference count and can
 /// never read a freed config.
 ///
-/// Two pieces, both stored inline (nothing is ever allocated or freed):
+/// Two pieces:
 ///  - the rule word: one atomic 64-bit word packing what calls decide with
 ///    (the four thresholds and three flags). A call loads it once; a load is
 ///    always a whole config's rules, old or new.
-///  - the full config, in two slots with a version counter each, plus the
-///    index of the current slot. The writer (updates are serialised by the
-///    caller) fills the slot that is not current, then publishes its index.
-///    A reader copies the current slot and checks that its version did not
-///    move while it copied; if it did (two updates overtook it), it reads
-///    the index again and retries. Readers never wait for a writer: a stalled
-///    writer is always filling the slot that is not current.
+///  - the full config, in two slots with a version counter each, plus a
+///    pointer to the current slot. The writer (updates are serialised by the
+///    caller) fills the slot that is not current, then publishes a pointer to
+///    it. A reader copies the current slot and checks that its version did
+///    not move while it copied; if it did (two updates overtook it), it loads
+///    the pointer again and retries. Readers never wait for a writer: a
+///    stalled writer is always filling the slot that is not current.
 /// All fields are atomics, so a racing copy is a retried copy, never a data
 /// race. Used for `config()`, the open duration and `call_timeout`.
+///
+/// Memory: a slot is a version word and the config packed into 12 words
+/// (`config_codec.hpp`; 104 bytes instead of 176 for the config's bytes).
+/// The first slot is inline; the second is
+/// allocated by `reserve()`, which the breaker calls at its first
+/// `update_config` (most breakers are never updated). It is then kept and
+/// reused until the cell is destroyed, so memory stays bounded however often
+/// the config changes, and is never freed while a reader may hold it.
+///
+/// Publications and their memory orders:
+///  - the spare slot's allocation (by `reserve()`, under the writers' mutex)
+///    reaches readers only through the release store of `current_` naming it
+///    (see `store()`), so a reader never sees the pointer before the zeroed
+///    slot; `spare_` itself is read and written by writers only.
+///  - a slot's contents: odd version (relaxed), every data word (release),
+///    even version (release); readers load the version (acquire), the words
+///    (acquire) and the version again (relaxed, after the acquire loads).
+///  - the current slot: `current_` store (release) after the slot is filled;
+///    readers load it with acquire.
+///  - the rules: `rules_` store (release) after `current_`; a call that
+///    loads the new rules (acquire) also sees the slot of their config.
 
 #include "breaker/config.hpp"
+#include "breaker/detail/config_codec.hpp"
 #include "breaker/detail/state_word.hpp"
 
 #include <array>
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 
 namespace breaker::detail {
@@ -90,20 +114,22 @@ class ConfigCell {
  public:
   explicit ConfigCell(const CircuitBreakerConfig& config) noexcept
       : rules_(Rules::from(config).bits()) {
-    write_slot(0, config);
+    write_slot(inline_, config);
   }
+
+  ConfigCell(const ConfigCell&) = delete;
+  ConfigCell& operator=(const ConfigCell&) = delete;
 
   /// The rules of the current config (one load).
   Rules rules() const noexcept { return Rules{rules_.load(std::memory_order_acquire)}; }
 
   /// A copy of the current config, old or new, never a mix. Lock-free.
   CircuitBreakerConfig load() const noexcept {
-    std::array<std::uint64_t, words> copy{};
+    Words copy{};
     for (;;) {
-      // acquire: pairs with the release store of the index in store(), so the
-      // slot's completed contents are visible.
-      const unsigned index = current_.load(std::memory_order_acquire);
-      const Slot& slot = slots_[index];
+      // acquire: pairs with the release store of the pointer in store(), so
+      // the slot (allocated and filled before it) is visible.
+      const Slot& slot = *current_.load(std::memory_order_acquire);
       const std::uint64_t version = slot.version.load(std::memory_order_acquire);
       if ((version & 1) == 0) {
         // acquire loads: each pairs with the writer's release store of that
@@ -114,34 +140,69 @@ class ConfigCell {
         if (slot.version.load(std::memory_order_relaxed) == version) break;
       }
     }
-    CircuitBreakerConfig config;
-    std::memcpy(static_cast<void*>(&config), copy.data(), sizeof config);
-    return config;
+    return from_words(copy);
   }
 
-  /// Makes `config` current. Callers serialise calls of `store` (a mutex).
+  /// Whether the config is stored packed (`config_codec.hpp`: 12 words
+  /// instead of 21): the codec lists every field of `CircuitBreakerConfig`.
+  static constexpr bool packed = ConfigCodec::packs_every_field;
+
+  /// Allocates the second slot, once (later calls do nothing). Writers only
+  /// (serialised by the caller), before the first `store`.
+  /// \throws std::bad_alloc (the cell is then unchanged).
+  void reserve() {
+    if (!spare_) spare_ = std::make_unique<Slot>();
+  }
+
+  /// Makes `config` current. Callers serialise calls of `store` and `reserve`
+  /// (a mutex). Precondition: `reserve()` has run.
   void store(const CircuitBreakerConfig& config) noexcept {
-    const unsigned next = current_.load(std::memory_order_relaxed) ^ 1u;
+    // relaxed: only writers store it, and they are serialised.
+    Slot* const current = current_.load(std::memory_order_relaxed);
+    assert(spare_ != nullptr && "ConfigCell::store before reserve");
+    Slot& next = current == &inline_ ? *spare_ : inline_;
     write_slot(next, config);
-    // release: a reader that sees the new index sees the slot it names filled.
-    current_.store(next, std::memory_order_release);
+    // release: a reader that sees the new pointer sees the slot it names
+    // allocated and filled.
+    current_.store(&next, std::memory_order_release);
     // release: a call that loads the new rules (acquire) also sees the slot.
     rules_.store(Rules::from(config).bits(), std::memory_order_release);
   }
 
  private:
   static_assert(std::is_trivially_copyable_v<CircuitBreakerConfig>);
-  static constexpr std::size_t words = (sizeof(CircuitBreakerConfig) + 7) / 8;
+  static constexpr std::size_t words =
+      packed ? ConfigCodec::words : (sizeof(CircuitBreakerConfig) + 7) / 8;
+  using Words = std::array<std::uint64_t, words>;
+
+  static Words to_words(const CircuitBreakerConfig& config) noexcept {
+    if constexpr (packed) {
+      return ConfigCodec::encode(config);
+    } else {
+      Words copy{};
+      std::memcpy(copy.data(), &config, sizeof config);
+      return copy;
+    }
+  }
+  static CircuitBreakerConfig from_words(const Words& copy) noexcept {
+    if constexpr (packed) {
+      return ConfigCodec::decode(copy);
+    } else {
+      CircuitBreakerConfig config;
+      std::memcpy(static_cast<void*>(&config), copy.data(), sizeof config);
+      return config;
+    }
+  }
 
   struct Slot {
     std::atomic<std::uint64_t> version{0};  // odd while being written
     std::array<std::atomic<std::uint64_t>, words> data{};
   };
 
-  void write_slot(unsigned index, const CircuitBreakerConfig& config) noexcept {
-    std::array<std::uint64_t, words> copy{};
-    std::memcpy(copy.data(), &config, sizeof config);
-    Slot& slot = slots_[index];
+  static void write_slot(Slot& slot, const CircuitBreakerConfig& config) noexcept {
+    const Words copy = to_words(config);
+    // Validated configs only: every field within the bits the codec gives it.
+    assert(from_words(copy) == config && "ConfigCell: a config the codec cannot hold");
     const std::uint64_t version = slot.version.load(std::memory_order_relaxed);
     slot.version.store(version + 1, std::memory_order_relaxed);
     // release stores: a reader whose acquire load sees one of them also sees
@@ -151,8 +212,11 @@ class ConfigCell {
   }
 
   std::atomic<std::uint64_t> rules_;
-  std::atomic<unsigned> current_{0};
-  std::array<Slot, 2> slots_{};
+  // The current slot: &inline_ or spare_.get(); never null.
+  std::atomic<Slot*> current_{&inline_};
+  // The second slot, allocated by reserve(); writers only.
+  std::unique_ptr<Slot> spare_;
+  Slot inline_{};
 };
 
 }  // namespace breaker::detail

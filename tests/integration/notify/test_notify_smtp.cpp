@@ -51,7 +51,7 @@ TEST_CASE("e-mail over SMTP arrives with its headers, recipients and body", "[no
   CHECK(messages[0]["body"].get<std::string>().find("error rate above 5%") != std::string::npos);
 }
 
-TEST_CASE("SMTP 451 is transient (queued, retried, delivered); 554 is permanent (reported, not retried)",
+TEST_CASE("SMTP 451 is transient (queued, retried, delivered), 554 is permanent (reported, not retried)",
           "[notify][email][smtp]") {
   Fixture f;
   TempDir dir("notify-smtp");

@@ -76,7 +76,7 @@ TEST_CASE("a notifier stopped mid-flight loses nothing: the next one on the spoo
 }
 
 TEST_CASE("the sending process killed with SIGKILL mid-flight: a new notifier on its spool delivers every "
-          "accepted notification; the duplicate is dropped by id and counted",
+          "accepted notification, the duplicate is dropped by id and counted",
           "[notify][spool][crash]") {
   Fixture f;
   TempDir dir("notify-spool");

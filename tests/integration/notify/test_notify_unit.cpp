@@ -136,7 +136,7 @@ TEST_CASE("SMTP deliveries: a 4xx reply is transient, a 5xx reply permanent, no 
   CHECK(r.detail.find("SMTP 451") != std::string::npos);
 }
 
-TEST_CASE("for the breaker only transient failures count; permanent ones prove the destination is up",
+TEST_CASE("for the breaker only transient failures count, permanent ones prove the destination is up",
           "[notify][classify]") {
   CHECK(breaker_outcome(DeliveryKind::delivered) == Outcome::success);
   CHECK(breaker_outcome(DeliveryKind::permanent) == Outcome::success);
@@ -343,7 +343,7 @@ TEST_CASE("the retry queue attempts in order, one at a time, and keeps a failed 
   CHECK(second->id == "b");
 }
 
-TEST_CASE("backoff doubles from initial_backoff up to max_backoff; a rejection waits rejected_retry",
+TEST_CASE("backoff doubles from initial_backoff up to max_backoff, a rejection waits rejected_retry",
           "[notify][queue]") {
   ManualClock clock;
   RetryQueue<ManualClock> q(queue_options(10, OverflowPolicy::reject_newest, 100ms, 350ms, 40ms));
@@ -462,7 +462,7 @@ TEST_CASE("compaction keeps only the pending records", "[notify][spool]") {
   CHECK(reopened.recovered()[0].id == "n3");
 }
 
-TEST_CASE("a torn last record (crash mid-write) is dropped and counted; a bad record elsewhere is an error",
+TEST_CASE("a torn last record (crash mid-write) is dropped and counted, a bad record elsewhere is an error",
           "[notify][spool]") {
   breaker::test::TempDir dir("notify-spool");
   std::filesystem::path file;

@@ -739,7 +739,7 @@ class CircuitBreaker {
       // here); metrics_only records in it too, and never trips.
       const detail::Rules rules = config_.rules();
       if (rules.windowed()) {
-        windowed_outcome(slot, permit.epoch_, outcome, permit.timing_, rules, permit.admitted_in_);
+        windowed_outcome(slot, permit.epoch_, outcome, permit.timing_, permit.admitted_in_);
         return;
       }
     } else if (permit.admitted_in_ == State::disabled) {
@@ -982,7 +982,10 @@ class CircuitBreaker {
     return durations_.is_sampled(n) ? Timing::timed : Timing::held;
   }
   [[gnu::always_inline]] std::uint64_t start_of(Timing timing) const noexcept {
-    return timing == Timing::timed ? detail::call_timestamp(clock_) : 0;
+    // unlikely (a timed sample is 1 call in duration_sample_every): GCC then
+    // keeps the timestamp's first-use calibration out of try_acquire.
+    if (timing == Timing::timed) [[unlikely]] return detail::call_timestamp(clock_);
+    return 0;
   }
   [[gnu::always_inline]] void record_duration(unsigned slot, Timing timing,
                                               std::uint64_t start) noexcept {
@@ -1094,9 +1097,18 @@ class CircuitBreaker {
                                                Timing timing) noexcept {
     const detail::Rules rules = config_.rules();
     if (rules.windowed()) {
-      windowed_outcome(detail::thread_slot(), epoch, outcome, timing, rules);
+      // A tail call (the slot is looked up there, only when needed): this
+      // path saves no register.
+      windowed_outcome(unknown_slot, epoch, outcome, timing);
       return;
     }
+    closed_outcome_word(epoch, outcome, rules);
+  }
+
+  // record_closed_outcome without a window (out of line, so that
+  // record_closed_outcome's window branch is a bare tail call).
+  [[gnu::noinline]] void closed_outcome_word(std::uint32_t epoch, Outcome outcome,
+                                             detail::Rules rules) noexcept {
     apply_outcome(word_.load(std::memory_order_acquire), epoch, State::closed, outcome,
                   rules.limits());
   }
@@ -1108,9 +1120,54 @@ class CircuitBreaker {
   // outcome is never counted), then the rates (closed only: after a failure,
   // a slow call, or when the window asks), then the word (consecutive rule,
   // volume).
+  // The common case, a fast success into a clean count window on a steady
+  // word (count_window.hpp, "clean-window fast path"), is three loads and
+  // returns here, with no call and no saved register (six register
+  // arguments: the rest is a tail call); everything else goes on in
+  // windowed_outcome_general.
   [[gnu::noinline]] void windowed_outcome(unsigned slot, std::uint32_t epoch, Outcome outcome,
-                                          Timing timing, detail::Rules rules,
+                                          Timing timing,
                                           State admitted_in = State::closed) noexcept {
+    if (outcome == Outcome::success) [[likely]] {
+      // acquire: pairs with update_config's release store of the pointer.
+      detail::SlidingWindow* window = window_.load(std::memory_order_acquire);
+      const Word w{word_.load(std::memory_order_acquire)};
+      // A timed call's duration: its slot's last timed duration (recorded
+      // just before, on this thread).
+      if (window != nullptr && w.state() == admitted_in && w.epoch() == epoch &&
+          detail::windowed_steady(w) &&
+          (timing != Timing::timed ||
+           !window->is_slow(durations_.last_timed_ns(slot != unknown_slot ? slot : detail::thread_slot())))) [[likely]] {
+        if (window->clean_count_window(epoch)) [[likely]] return;
+        if (window->shape().type == WindowType::time_based) {
+          windowed_time_success(slot, epoch, window, admitted_in);
+          return;
+        }
+      }
+    }
+    windowed_outcome_general(slot, epoch, outcome, timing, admitted_in);
+  }
+
+  // A fast success into a time window on a steady word (windowed_outcome):
+  // the clock, the thread's own bucket, and the rates only when the window
+  // asks (time moved on, or the gate hint).
+  [[gnu::noinline]] void windowed_time_success(unsigned slot, std::uint32_t epoch,
+                                               detail::SlidingWindow* window,
+                                               State admitted_in) noexcept {
+    if (slot == unknown_slot) slot = detail::thread_slot();
+    const std::int64_t now_ns = window_now_ns();
+    if (window->record_time_success(slot, epoch, now_ns) && admitted_in == State::closed) {
+      check_rates(*window, epoch, now_ns, false);
+    }
+  }
+
+  // windowed_outcome's `slot` when the caller has not looked it up.
+  static constexpr unsigned unknown_slot = ~0u;
+
+  [[gnu::noinline]] void windowed_outcome_general(unsigned slot, std::uint32_t epoch,
+                                                  Outcome outcome, Timing timing,
+                                                  State admitted_in) noexcept {
+    if (slot == unknown_slot) slot = detail::thread_slot();
     const std::uint64_t current = word_.load(std::memory_order_acquire);
     const Word w{current};
     if (outcome == Outcome::ignored || w.state() != admitted_in || w.epoch() != epoch) return;
@@ -1118,11 +1175,7 @@ class CircuitBreaker {
     detail::SlidingWindow* window = window_.load(std::memory_order_acquire);
     if (window != nullptr) {
       const bool failure = outcome == Outcome::failure;
-      // A timed call's duration: its slot's last timed duration (recorded
-      // just before, on this thread).
-      const std::int64_t slow_ns = window->slow_ns();
-      const bool slow =
-          slow_ns > 0 && timing == Timing::timed && durations_.last_timed_ns(slot) > slow_ns;
+      const bool slow = timing == Timing::timed && window->is_slow(durations_.last_timed_ns(slot));
       const std::int64_t now_ns =
           window->shape().type == WindowType::time_based ? window_now_ns() : 0;
       const bool recheck = window->record(slot, epoch, now_ns, failure, slow);
@@ -1132,7 +1185,7 @@ class CircuitBreaker {
       }
     }
     if (outcome == Outcome::success && detail::windowed_steady(w)) return;
-    apply_outcome(current, epoch, admitted_in, outcome, rules.limits());
+    apply_outcome(current, epoch, admitted_in, outcome, config_.rules().limits());
   }
 
   // Decides the rates of `epoch`'s window; trips the breaker when one is

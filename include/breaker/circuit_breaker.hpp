@@ -57,7 +57,8 @@
 namespace breaker {
 
 namespace detail {
-/// "No fallback": `call` and `call_with_fallback` share one coroutine body.
+/// "No fallback": `call`'s general path and `call_with_fallback` share one
+/// coroutine body (`run_call`).
 struct NoFallback {};
 
 /// The outcome of a finished call's value (a void call is a success).
@@ -554,7 +555,7 @@ class CircuitBreaker {
   template <class Op, class Policy = DefaultOutcomePolicy>
     requires detail::is_awaitable_v<std::invoke_result_t<Op&>>
   std::invoke_result_t<Op&> call(Op op, Policy policy = {}) {
-    return run_call(std::move(op), detail::NoFallback{}, std::move(policy));
+    return run_closed_call(std::move(op), std::move(policy));
   }
 
   /// Like `call`, but on rejection, failure or timeout returns the fallback's
@@ -719,7 +720,7 @@ class CircuitBreaker {
       // here); metrics_only records in it too, and never trips.
       const detail::Rules rules = config_.rules();
       if (rules.windowed()) {
-        windowed_outcome(slot, permit.epoch_, outcome, permit.timing_, rules, permit.admitted_in_);
+        windowed_outcome(slot, permit.epoch_, outcome, permit.timing_, permit.admitted_in_);
         return;
       }
     } else if (permit.admitted_in_ == State::disabled) {
@@ -777,7 +778,27 @@ class CircuitBreaker {
     std::uint64_t start;
     Timing timing;
     [[gnu::always_inline]] ~ClosedCall() {
-      if (breaker != nullptr) [[unlikely]] breaker->record_abandoned_closed(timing, start);
+      if (breaker != nullptr) [[unlikely]] breaker->record_abandoned_closed(timing, timed_start());
+    }
+    // The start of a timed call, 0 otherwise (a held call's start is never
+    // written: one store fewer on the default path).
+    [[gnu::always_inline]] std::uint64_t timed_start() const noexcept {
+      return timing == Timing::timed ? start : 0;
+    }
+    // Arms an unarmed call in place (assigning a temporary would destroy an
+    // armed temporary, recording a call).
+    [[gnu::always_inline]] void arm(CircuitBreaker* b, std::uint64_t admitted_bits,
+                                    std::uint64_t start_stamp, Timing call_timing) noexcept {
+      breaker = b;
+      bits = admitted_bits;
+      start = start_stamp;
+      timing = call_timing;
+    }
+    // Arms it for a held call (no start: see timed_start).
+    [[gnu::always_inline]] void arm_held(CircuitBreaker* b, std::uint64_t admitted_bits) noexcept {
+      breaker = b;
+      bits = admitted_bits;
+      timing = Timing::held;
     }
   };
 
@@ -810,6 +831,125 @@ class CircuitBreaker {
     record_closed_value(slot, call.bits, outcome, call.timing);
   }
 
+  // call()'s admission (run_closed_call): as admit_closed_call, but with no
+  // call left on its fast path, so that no value has to survive one there
+  // and the coroutine's code needs no callee-saved register beyond its frame
+  // pointer (each of the three entries of a coroutine's actor saves every
+  // register the actor uses anywhere). Arms `call` (in the frame) and
+  // returns true when closed without a call timeout; otherwise leaves it
+  // unarmed and returns false.
+  [[gnu::always_inline]] bool admit_closed_coro(ClosedCall& call) noexcept {
+    const detail::Rules rules = config_.rules();
+    const std::uint64_t bits = word_.load(std::memory_order_acquire);
+    if (Word{bits}.state() != State::closed || rules.has_call_timeout()) [[unlikely]] {
+      call.breaker = nullptr;
+      return false;
+    }
+    const std::size_t slot = detail::current_thread_slot;
+    if (slot >= detail::exclusive_slots) [[unlikely]] {
+      admit_closed_shared(call, rules, bits);
+      return true;
+    }
+    detail::CallCounters::Line& line = counters_.exclusive_line(slot);
+    if (!rules.record_call_durations()) {
+      line.increment(detail::CallCounters::admitted);
+      call.arm(this, bits, 0, Timing::none);
+      return true;
+    }
+    const std::uint64_t n = line.bump(detail::CallCounters::admitted);
+    // A timed sample (1 call in duration_sample_every) reads its start out of line.
+    if (durations_.is_sampled(n)) [[unlikely]] {
+      admit_closed_timed(call, bits);
+      return true;
+    }
+    call.arm_held(this, bits);
+    return true;
+  }
+
+  [[gnu::noinline]] void admit_closed_timed(ClosedCall& call, std::uint64_t bits) noexcept {
+    call.arm(this, bits, detail::call_timestamp(clock_), Timing::timed);
+  }
+
+  // admit_closed_coro on a thread without an exclusive slot (its first call,
+  // or beyond the exclusive slots), out of line.
+  [[gnu::noinline]] void admit_closed_shared(ClosedCall& call, detail::Rules rules,
+                                             std::uint64_t bits) noexcept {
+    const unsigned slot = detail::thread_slot_slow();
+    const Timing timing = timing_of(rules, counters_.add_at(slot, detail::CallCounters::admitted));
+    call.arm(this, bits, start_of(timing), timing);
+  }
+
+  // call()'s outcome of a call that returned (run_closed_call): as
+  // finish_closed_call, with the timed sample and a thread without an
+  // exclusive slot out of line (no call on the fast path, see
+  // admit_closed_coro).
+  [[gnu::always_inline]] void finish_closed_coro(ClosedCall& call, Outcome outcome) noexcept {
+    record_closed_coro(call, outcome);
+    // Disarmed last, after every call on the way: the compiler then knows
+    // that `call` is disarmed when it ends and drops its destructor's test.
+    call.breaker = nullptr;
+  }
+  [[gnu::always_inline]] void record_closed_coro(const ClosedCall& call, Outcome outcome) noexcept {
+    const std::size_t slot = detail::current_thread_slot;
+    if (slot >= detail::exclusive_slots) [[unlikely]] {
+      finish_closed_slow(call.bits, call.timed_start(), call.timing, outcome);
+      return;
+    }
+    detail::CallCounters::Line& line = counters_.exclusive_line(slot);
+    if (call.timing == Timing::held) [[likely]] {
+      // A held call (the default config: durations sampled) is one more
+      // pending held call of this slot (see detail/duration_histogram.hpp):
+      // one increment on the same line.
+      line.increment(detail::CallCounters::held);
+    } else if (call.timing == Timing::timed) [[unlikely]] {
+      finish_closed_slow(call.bits, call.start, call.timing, outcome);
+      return;
+    }
+    if (outcome == Outcome::success) [[likely]] {
+      line.increment(detail::CallCounters::successful);
+      if (!closed_success_is_steady(call.bits)) [[unlikely]] {
+        record_closed_outcome(Word{call.bits}.epoch(), Outcome::success, call.timing);
+      }
+      return;
+    }
+    record_closed_other(static_cast<unsigned>(slot), call.bits, outcome, call.timing);
+  }
+
+  // The value of a call admitted by admit_closed_coro, classified and its
+  // outcome recorded; returned as it came. A policy that throws records the
+  // call as ignored (the exception propagates).
+  template <class Policy, class V>
+  [[gnu::always_inline]] V&& finish_closed_value(ClosedCall& call, const Policy& policy,
+                                                 V&& value) {
+    Outcome outcome = Outcome::ignored;
+    try {
+      outcome = detail::classify_value(policy, std::as_const(value));
+    } catch (...) {
+      abandon_closed(call);
+      throw;
+    }
+    finish_closed_coro(call, outcome);
+    return std::forward<V>(value);
+  }
+
+  // Disarms `call` and records it as ignored (its duration too).
+  [[gnu::noinline]] void abandon_closed(ClosedCall& call) noexcept {
+    call.breaker = nullptr;
+    record_abandoned_closed(call.timing, call.timed_start());
+  }
+
+  [[gnu::noinline]] void finish_closed_slow(std::uint64_t bits, std::uint64_t start, Timing timing,
+                                            Outcome outcome) noexcept {
+    const unsigned slot = detail::thread_slot();
+    record_duration(slot, timing, start);
+    record_closed_value(slot, bits, outcome, timing);
+  }
+
+  [[gnu::noinline]] void record_closed_other(unsigned slot, std::uint64_t bits, Outcome outcome,
+                                             Timing timing) noexcept {
+    record_closed_value(slot, bits, outcome, timing);
+  }
+
   [[gnu::noinline]] void record_abandoned_closed(Timing timing, std::uint64_t start) noexcept {
     const unsigned slot = detail::thread_slot();
     record_duration(slot, timing, start);
@@ -823,7 +963,10 @@ class CircuitBreaker {
     return durations_.is_sampled(n) ? Timing::timed : Timing::held;
   }
   [[gnu::always_inline]] std::uint64_t start_of(Timing timing) const noexcept {
-    return timing == Timing::timed ? detail::call_timestamp(clock_) : 0;
+    // unlikely (a timed sample is 1 call in duration_sample_every): GCC then
+    // keeps the timestamp's first-use calibration out of try_acquire.
+    if (timing == Timing::timed) [[unlikely]] return detail::call_timestamp(clock_);
+    return 0;
   }
   [[gnu::always_inline]] void record_duration(unsigned slot, Timing timing,
                                               std::uint64_t start) noexcept {
@@ -935,9 +1078,18 @@ class CircuitBreaker {
                                                Timing timing) noexcept {
     const detail::Rules rules = config_.rules();
     if (rules.windowed()) {
-      windowed_outcome(detail::thread_slot(), epoch, outcome, timing, rules);
+      // A tail call (the slot is looked up there, only when needed): this
+      // path saves no register.
+      windowed_outcome(unknown_slot, epoch, outcome, timing);
       return;
     }
+    closed_outcome_word(epoch, outcome, rules);
+  }
+
+  // record_closed_outcome without a window (out of line, so that
+  // record_closed_outcome's window branch is a bare tail call).
+  [[gnu::noinline]] void closed_outcome_word(std::uint32_t epoch, Outcome outcome,
+                                             detail::Rules rules) noexcept {
     apply_outcome(word_.load(std::memory_order_acquire), epoch, State::closed, outcome,
                   rules.limits());
   }
@@ -949,9 +1101,54 @@ class CircuitBreaker {
   // outcome is never counted), then the rates (closed only: after a failure,
   // a slow call, or when the window asks), then the word (consecutive rule,
   // volume).
+  // The common case, a fast success into a clean count window on a steady
+  // word (count_window.hpp, "clean-window fast path"), is three loads and
+  // returns here, with no call and no saved register (six register
+  // arguments: the rest is a tail call); everything else goes on in
+  // windowed_outcome_general.
   [[gnu::noinline]] void windowed_outcome(unsigned slot, std::uint32_t epoch, Outcome outcome,
-                                          Timing timing, detail::Rules rules,
+                                          Timing timing,
                                           State admitted_in = State::closed) noexcept {
+    if (outcome == Outcome::success) [[likely]] {
+      // acquire: pairs with update_config's release store of the pointer.
+      detail::SlidingWindow* window = window_.load(std::memory_order_acquire);
+      const Word w{word_.load(std::memory_order_acquire)};
+      // A timed call's duration: its slot's last timed duration (recorded
+      // just before, on this thread).
+      if (window != nullptr && w.state() == admitted_in && w.epoch() == epoch &&
+          detail::windowed_steady(w) &&
+          (timing != Timing::timed ||
+           !window->is_slow(durations_.last_timed_ns(slot != unknown_slot ? slot : detail::thread_slot())))) [[likely]] {
+        if (window->clean_count_window(epoch)) [[likely]] return;
+        if (window->shape().type == WindowType::time_based) {
+          windowed_time_success(slot, epoch, window, admitted_in);
+          return;
+        }
+      }
+    }
+    windowed_outcome_general(slot, epoch, outcome, timing, admitted_in);
+  }
+
+  // A fast success into a time window on a steady word (windowed_outcome):
+  // the clock, the thread's own bucket, and the rates only when the window
+  // asks (time moved on, or the gate hint).
+  [[gnu::noinline]] void windowed_time_success(unsigned slot, std::uint32_t epoch,
+                                               detail::SlidingWindow* window,
+                                               State admitted_in) noexcept {
+    if (slot == unknown_slot) slot = detail::thread_slot();
+    const std::int64_t now_ns = window_now_ns();
+    if (window->record_time_success(slot, epoch, now_ns) && admitted_in == State::closed) {
+      check_rates(*window, epoch, now_ns, false);
+    }
+  }
+
+  // windowed_outcome's `slot` when the caller has not looked it up.
+  static constexpr unsigned unknown_slot = ~0u;
+
+  [[gnu::noinline]] void windowed_outcome_general(unsigned slot, std::uint32_t epoch,
+                                                  Outcome outcome, Timing timing,
+                                                  State admitted_in) noexcept {
+    if (slot == unknown_slot) slot = detail::thread_slot();
     const std::uint64_t current = word_.load(std::memory_order_acquire);
     const Word w{current};
     if (outcome == Outcome::ignored || w.state() != admitted_in || w.epoch() != epoch) return;
@@ -959,11 +1156,7 @@ class CircuitBreaker {
     detail::SlidingWindow* window = window_.load(std::memory_order_acquire);
     if (window != nullptr) {
       const bool failure = outcome == Outcome::failure;
-      // A timed call's duration: its slot's last timed duration (recorded
-      // just before, on this thread).
-      const std::int64_t slow_ns = window->slow_ns();
-      const bool slow =
-          slow_ns > 0 && timing == Timing::timed && durations_.last_timed_ns(slot) > slow_ns;
+      const bool slow = timing == Timing::timed && window->is_slow(durations_.last_timed_ns(slot));
       const std::int64_t now_ns =
           window->shape().type == WindowType::time_based ? window_now_ns() : 0;
       const bool recheck = window->record(slot, epoch, now_ns, failure, slow);
@@ -973,7 +1166,7 @@ class CircuitBreaker {
       }
     }
     if (outcome == Outcome::success && detail::windowed_steady(w)) return;
-    apply_outcome(current, epoch, admitted_in, outcome, rules.limits());
+    apply_outcome(current, epoch, admitted_in, outcome, config_.rules().limits());
   }
 
   // Decides the rates of `epoch`'s window; trips the breaker when one is
@@ -1099,8 +1292,9 @@ class CircuitBreaker {
     }
   }
 
-  // The one coroutine behind call() and call_with_fallback(): admission (the
-  // closed fast path or a Permit), the operation (raced against call_timeout
+  // The coroutine behind call_with_fallback() and call()'s general path
+  // (run_closed_call awaits it when not closed or with a call timeout):
+  // admission (the closed fast path or a Permit), the operation (raced against call_timeout
   // when there is one), one classified outcome, then the value, the exception
   // or the fallback. One coroutine, with no co_await of our own between the
   // caller's and the operation's: Asio checks the caller's cancellation at
@@ -1220,6 +1414,44 @@ class CircuitBreaker {
     } else {
       std::rethrow_exception(error);  // not reached: every path above returned or threw
     }
+  }
+
+  // call()'s coroutine: the closed fast path alone, so that its frame and
+  // code stay small. Anything else (not closed, or a call timeout) goes to
+  // run_call, awaited as this coroutine's first co_await, before anything
+  // was admitted or counted: Asio checks the caller's cancellation there as
+  // it did at the caller's own co_await just before, with nothing run in
+  // between, so a call that gets past the caller's check gets past this one.
+  template <class Op, class Policy>
+  std::invoke_result_t<Op&> run_closed_call(Op op, Policy policy) {
+    using R = typename detail::awaitable_traits<std::invoke_result_t<Op&>>::value_type;
+    // Armed (every field set) or not (breaker null) by admit_closed_coro.
+    ClosedCall call;
+    if (!admit_closed_coro(call)) [[unlikely]] {
+      co_return co_await run_call(std::move(op), detail::NoFallback{}, std::move(policy));
+    }
+    try {
+      if constexpr (std::is_void_v<R>) {
+        co_await op();
+      } else {
+        R value = co_await op();
+        // The value goes from the operation to the caller, classified and
+        // recorded on the way (finish_closed_value), as a pass-through
+        // coroutine would return it. (Its own statement: the operation's
+        // awaitable is gone by then, so nothing runs between the disarm and
+        // the end of `call`, and its destructor's test folds away.)
+        co_return finish_closed_value(call, policy, std::move(value));
+      }
+    } catch (...) {
+      // Recorded inside the handler and rethrown as it is (no exception_ptr
+      // kept in the frame). Already disarmed: the outcome is recorded (a
+      // policy that threw, or moving the value to the caller), only rethrown.
+      if (call.breaker == nullptr) throw;
+      call.breaker = nullptr;
+      record_closed_throw(policy, Word{call.bits}.epoch(), call.timing, call.timed_start());
+      throw;
+    }
+    if constexpr (std::is_void_v<R>) finish_closed_coro(call, Outcome::success);
   }
 
   // --- members ---------------------------------------------------------------

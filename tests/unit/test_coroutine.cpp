@@ -90,6 +90,40 @@ TEST_CASE("call rethrows the operation's exception unchanged", "[coroutine][call
   CHECK(cb.stats().consecutive_failures == 1);
 }
 
+// A policy that fails while classifying (a value or an exception).
+struct ThrowingPolicy {
+  breaker::Outcome operator()(const int&) const { throw std::logic_error("policy: value"); }
+  breaker::Outcome operator()(const std::exception_ptr&) const {
+    throw std::logic_error("policy: exception");
+  }
+};
+
+TEST_CASE("a policy that throws while classifying a call's outcome counts the call as ignored",
+          "[coroutine][call][policy]") {
+  for (const bool durations : {false, true}) {
+    CircuitBreakerConfig c = config();
+    c.record_call_durations = durations;
+    Breaker cb("svc", c, ManualClock{});
+    // The policy's exception reaches the caller, in place of the value...
+    CHECK_THROWS_WITH(run([&]() -> asio::awaitable<int> {
+                        co_return co_await cb.call(answer, ThrowingPolicy{});
+                      }),
+                      "policy: value");
+    // ...and of the operation's exception.
+    CHECK_THROWS_WITH(run([&]() -> asio::awaitable<int> {
+                        co_return co_await cb.call(explode, ThrowingPolicy{});
+                      }),
+                      "policy: exception");
+    const auto s = cb.stats();
+    CHECK(s.total_calls == 2);
+    CHECK(s.ignored_calls == 2);
+    CHECK(s.successful_calls == 0);
+    CHECK(s.failed_calls == 0);
+    CHECK(cb.state() == State::closed);
+    if (durations) CHECK(cb.call_durations().count == 2);
+  }
+}
+
 TEST_CASE("an open breaker rejects calls without running them", "[coroutine][open]") {
   Breaker cb("inventory", config(), ManualClock{});
   trip(cb);

@@ -221,3 +221,117 @@ TEST_CASE("window counts stay exact with more threads than exclusive slots (the 
   CHECK(time.counts(1, 15 * ms) ==
         WindowCounts{threads * per_thread, threads * per_thread / 2, threads * per_thread / 5});
 }
+
+// --- the clean-window fast path (count_window.hpp) ---------------------------------------------
+
+TEST_CASE("a count window is clean once full without failures or slow calls, and a failure or slow call clears it",
+          "[window][count][clean]") {
+  CountWindow w(4);
+  CHECK_FALSE(w.clean(1));
+  // Tickets 0..3 fill the ring; the flag is checked at ring position 0 (once per lap) and
+  // after an eviction of a failure or slow call: the fifth success (position 0 again) sets it.
+  for (int i = 0; i < 4; ++i) w.record(slot, 1, false, false);
+  CHECK(w.counts(1) == WindowCounts{4, 0, 0});
+  CHECK_FALSE(w.clean(1));
+  w.record(slot, 1, false, false);
+  CHECK(w.clean(1));
+  CHECK_FALSE(w.clean(2));  // another epoch's window is not clean
+  // Successes into the clean window change nothing (and take no ticket).
+  for (int i = 0; i < 100; ++i) w.record(slot, 1, false, false);
+  CHECK(w.clean(1));
+  CHECK(w.counts(1) == WindowCounts{4, 0, 0});
+  // A failure clears the flag and evicts a success.
+  w.record(slot, 1, true, false);
+  CHECK_FALSE(w.clean(1));
+  CHECK(CountWindow::clean_word_in_flight(w.clean_word()) == 0);
+  CHECK(w.counts(1) == WindowCounts{4, 1, 0});
+  // Three successes do not evict it yet; the fourth does and sets the flag again.
+  for (int i = 0; i < 3; ++i) {
+    w.record(slot, 1, false, false);
+    CHECK_FALSE(w.clean(1));
+    CHECK(w.counts(1) == WindowCounts{4, 1, 0});
+  }
+  w.record(slot, 1, false, false);
+  CHECK(w.counts(1) == WindowCounts{4, 0, 0});
+  CHECK(w.clean(1));
+  // A slow success clears it too, and counts.
+  w.record(slot, 1, false, true);
+  CHECK_FALSE(w.clean(1));
+  CHECK(w.counts(1) == WindowCounts{4, 0, 1});
+  for (int i = 0; i < 4; ++i) w.record(slot, 1, false, false);
+  CHECK(w.counts(1) == WindowCounts{4, 0, 0});
+  CHECK(w.clean(1));
+}
+
+TEST_CASE("the newest outcomes of a window that was clean are in ring order (a resize keeps the right ones)",
+          "[window][count][clean]") {
+  CountWindow w(4);
+  for (int i = 0; i < 10; ++i) w.record(slot, 1, false, false);
+  REQUIRE(w.clean(1));
+  w.record(slot, 1, true, false);   // newest but two
+  w.record(slot, 1, false, false);
+  w.record(slot, 1, false, true);   // newest
+  std::vector<int> newest;
+  w.for_each_newest(1, 4, [&](bool failure, bool slow) { newest.push_back((failure ? 1 : 0) | (slow ? 2 : 0)); });
+  CHECK(newest == std::vector<int>{2, 0, 1, 0});
+}
+
+TEST_CASE("a new epoch's window is not clean until it is full, and a stale failure only delays the flag",
+          "[window][count][clean]") {
+  CountWindow w(3);
+  for (int i = 0; i < 4; ++i) w.record(slot, 1, false, false);
+  REQUIRE(w.clean(1));
+  // Epoch 2: empty, not clean; a success into it is recorded, not skipped.
+  CHECK_FALSE(w.clean(2));
+  w.record(slot, 2, false, false);
+  CHECK(w.counts(2) == WindowCounts{1, 0, 0});
+  for (int i = 0; i < 3; ++i) w.record(slot, 2, false, false);
+  CHECK(w.counts(2) == WindowCounts{3, 0, 0});
+  CHECK(w.clean(2));
+  // A stale failure of epoch 1 is dropped, but clears the flag (conservative):
+  // the next lap's check (at most N records) sets it again, counts unchanged throughout.
+  w.record(slot, 1, true, false);
+  CHECK(w.counts(2) == WindowCounts{3, 0, 0});
+  CHECK_FALSE(w.clean(2));
+  for (int i = 0; i < 3 && !w.clean(2); ++i) w.record(slot, 2, false, false);
+  CHECK(w.clean(2));
+  CHECK(w.counts(2) == WindowCounts{3, 0, 0});
+}
+
+TEST_CASE("window counts are exact after concurrent records that skip into a clean window",
+          "[window][concurrency][clean]") {
+  constexpr int threads = 4;
+  constexpr int per_thread = 20'000;
+  CountWindow w(64);
+  // Start clean.
+  for (int i = 0; i < 65; ++i) w.record(slot, 7, false, false);
+  REQUIRE(w.clean(7));
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&w, t] {
+      const unsigned s = breaker::detail::thread_slot();
+      // Rare failures and slow calls: the window turns clean and dirty again many times.
+      for (int i = 0; i < per_thread; ++i) {
+        w.record(s, 7, (i + 97 * t) % 997 == 0, (i + 13 * t) % 1499 == 0);
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  WindowCounts ring;
+  w.for_each_newest(7, 64, [&](bool failure, bool slow) {
+    ++ring.calls;
+    ring.failures += failure ? 1 : 0;
+    ring.slow += slow ? 1 : 0;
+  });
+  CHECK(ring.calls == 64);
+  CHECK(w.counts(7) == ring);
+  CHECK(CountWindow::clean_word_in_flight(w.clean_word()) == 0);
+  if (w.clean(7)) CHECK(ring == WindowCounts{64, 0, 0});
+  // Quiet again: 64 successes evict everything, and within one more lap the flag is set.
+  for (int i = 0; i < 128 && !w.clean(7); ++i) w.record(slot, 7, false, false);
+  CHECK(w.clean(7));
+  CHECK(w.counts(7) == WindowCounts{64, 0, 0});
+  // A last failure after the threads: counted exactly.
+  w.record(slot, 7, true, false);
+  CHECK(w.counts(7) == WindowCounts{64, 1, 0});
+}

@@ -738,3 +738,44 @@ TEST_CASE("a breaker without a window policy has no window", "[window][config]")
   ok(cb);
   CHECK_FALSE(cb.window_stats());
 }
+
+TEST_CASE("failure_rate: a clean window (the fast path) trips at exactly the rate of the sequential rule",
+          "[window][rate][clean]") {
+  ManualClock clock;
+  Breaker cb("clean", rate_config(10, 50.0, 10), clock);
+  // 25 successes: the window is full and clean, and the later successes are skipped.
+  for (int i = 0; i < 25; ++i) ok(cb);
+  CHECK(cb.window_stats()->calls == 10);
+  CHECK(cb.window_stats()->failures == 0);
+  // Each failure evicts one success; the fifth makes 5 of 10.
+  for (int i = 0; i < 4; ++i) {
+    fail(cb);
+    CHECK(cb.state() == State::closed);
+    CHECK(cb.window_stats()->failures == static_cast<std::uint64_t>(i + 1));
+    CHECK(cb.window_stats()->calls == 10);
+  }
+  // Successes in between evict the oldest entries (successes), never a failure early: the
+  // window is S F F F F S S S S S.
+  for (int i = 0; i < 5; ++i) ok(cb);
+  CHECK(cb.window_stats()->failures == 4);
+  CHECK(cb.state() == State::closed);
+  fail(cb);  // evicts the oldest success: 5 of 10
+  CHECK(cb.state() == State::open);
+}
+
+TEST_CASE("slow calls: a clean window still sees a slow success (timed calls skip only when fast)",
+          "[window][slow][clean]") {
+  ManualClock clock;
+  auto config = CircuitBreakerConfig::builder()
+                    .slow_call_duration_threshold(100ms)
+                    .slow_call_rate_threshold(20.0)
+                    .window_size(5)
+                    .minimum_request_threshold(5)
+                    .build();
+  Breaker cb("slowclean", config, clock);
+  for (int i = 0; i < 12; ++i) ok_taking(cb, clock, 1ms);
+  CHECK(cb.window_stats()->calls == 5);
+  CHECK(cb.window_stats()->slow_calls == 0);
+  ok_taking(cb, clock, 200ms);  // 1 of 5 slow = 20 %
+  CHECK(cb.state() == State::open);
+}

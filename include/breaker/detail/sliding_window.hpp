@@ -104,12 +104,40 @@ class SlidingWindow {
               bool slow) noexcept {
     bool moved = false;
     if (count_) {
-      count_->record(slot, epoch, failure, slow);
+      // A fast success into a clean window changes nothing and cannot trip
+      // (clean_count_window).
+      if (!failure && !slow && count_->clean(epoch)) return false;
+      count_->record_outcome(slot, epoch, failure, slow);
     } else {
       moved = time_->record(slot, epoch, now_ns, failure, slow);
     }
     // relaxed: a hint only; a missed hint delays a trip to the next outcome
     // that checks anyway (a failure or a slow call).
+    return moved || under_minimum_.load(std::memory_order_relaxed) == hint_of(epoch);
+  }
+
+  /// Whether a call of `duration_ns` is slow (the slow-call rule on and the
+  /// duration over its threshold).
+  [[gnu::always_inline]] bool is_slow(std::int64_t duration_ns) const noexcept {
+    const std::int64_t t = slow_ns();
+    return t > 0 && duration_ns > t;
+  }
+
+  /// Whether this is a count window and `epoch`'s is clean (full, no
+  /// failure, no slow call): a fast success recorded now would change
+  /// nothing, and cannot trip (rates 0, thresholds > 0, minimum <= N), so
+  /// the caller skips it. One relaxed load (count_window.hpp, "clean-window
+  /// fast path").
+  [[gnu::always_inline]] bool clean_count_window(std::uint32_t epoch) const noexcept {
+    const CountWindow* const count = count_.get();
+    return count != nullptr && count->clean(epoch);
+  }
+
+  /// Records a fast success of `epoch` at `now_ns` into a time window.
+  /// \returns whether the rates should be re-checked (as `record`).
+  bool record_time_success(unsigned slot, std::uint32_t epoch, std::int64_t now_ns) noexcept {
+    const bool moved = time_->record(slot, epoch, now_ns, false, false);
+    // relaxed: a hint (see record).
     return moved || under_minimum_.load(std::memory_order_relaxed) == hint_of(epoch);
   }
 
@@ -172,8 +200,8 @@ class SlidingWindow {
   ///    the count window starts empty.
   /// Written from the updating thread's slot. Outcomes recorded into `old`
   /// while this runs are lost (the call path switches windows right after).
-  void copy_from(const SlidingWindow& old, unsigned slot, std::uint32_t epoch,
-                 std::int64_t now_ns) noexcept {
+  [[gnu::cold, gnu::noinline]] void copy_from(const SlidingWindow& old, unsigned slot,
+                                              std::uint32_t epoch, std::int64_t now_ns) noexcept {
     if (old.count_ && count_) {
       // Newest first from the old ring, so replay oldest first into the new.
       const std::uint32_t keep = std::min(old.count_->size(), count_->size());

@@ -28,6 +28,9 @@
 /// Epoch wrap as in `count_window.hpp`. A clock that goes back: a record
 /// older than its bucket's interval is dropped. Threads beyond the exclusive
 /// slots share the overflow slot under a spinlock that only they take.
+///
+/// `Atom` is the atomic template (`std::atomic`; see window_counts.hpp) and
+/// `Slots` the number of thread slots (the last one is the overflow slot).
 
 #include "breaker/detail/counters.hpp"
 #include "breaker/detail/window_counts.hpp"
@@ -41,19 +44,23 @@
 
 namespace breaker::detail {
 
-class TimeWindow {
+template <template <class> class Atom = std::atomic, unsigned Slots = slot_count>
+class BasicTimeWindow {
+  static_assert(Slots >= 2);
+  static constexpr unsigned overflow_slot = Slots - 1;
+
  public:
   static constexpr std::uint32_t max_buckets = 1000;
 
   /// \param width_ns bucket width (> 0); \param buckets B (>= 1).
   /// \throws std::bad_alloc
-  TimeWindow(std::int64_t width_ns, std::uint32_t buckets)
+  BasicTimeWindow(std::int64_t width_ns, std::uint32_t buckets)
       : width_(width_ns),
         buckets_(buckets),
         stride_((buckets + 1) & ~1u),
-        lines_(std::make_unique<Line[]>(std::size_t{slot_count} * stride_ / 2)) {}
-  TimeWindow(const TimeWindow&) = delete;
-  TimeWindow& operator=(const TimeWindow&) = delete;
+        lines_(std::make_unique<Line[]>(std::size_t{Slots} * stride_ / 2)) {}
+  BasicTimeWindow(const BasicTimeWindow&) = delete;
+  BasicTimeWindow& operator=(const BasicTimeWindow&) = delete;
 
   std::int64_t width_ns() const noexcept { return width_; }
   std::uint32_t buckets() const noexcept { return buckets_; }
@@ -63,7 +70,7 @@ class TimeWindow {
   ///   lost expired outcomes: the caller re-checks the rates).
   bool record(unsigned slot, std::uint32_t epoch, std::int64_t now_ns, bool failure,
               bool slow) noexcept {
-    if (slot != shared_slot) [[likely]] return record_on(slot, epoch, now_ns, failure, slow);
+    if (slot != overflow_slot) [[likely]] return record_on(slot, epoch, now_ns, failure, slow);
     std::lock_guard guard(overflow_);
     return record_on(slot, epoch, now_ns, failure, slow);
   }
@@ -88,7 +95,7 @@ class TimeWindow {
   void for_each_bucket(std::uint32_t epoch, std::int64_t now_ns, F&& f) const {
     const std::uint64_t current = number_bits(floor_div(now_ns, width_));
     const std::uint32_t want_epoch = epoch & window_epoch_mask;
-    for (std::size_t i = 0; i < std::size_t{slot_count} * stride_; ++i) {
+    for (std::size_t i = 0; i < std::size_t{Slots} * stride_; ++i) {
       if (i % stride_ >= buckets_) continue;  // padding
       std::uint64_t tag = 0;
       WindowCounts c;
@@ -144,7 +151,7 @@ class TimeWindow {
       c.end = c.start + width_;
       moved = true;
     }
-    SlotCounts& bucket = at(std::size_t{slot} * stride_ + c.index);
+    BasicSlotCounts<Atom>& bucket = at(std::size_t{slot} * stride_ + c.index);
     const std::uint64_t want = tag_of(epoch, c.number);
     const std::uint64_t tag = bucket.tag.load(std::memory_order_relaxed);
     const std::uint64_t df = failure ? 1 : 0, ds = slow ? 1 : 0;
@@ -168,13 +175,15 @@ class TimeWindow {
   const std::uint32_t buckets_;
   const std::uint32_t stride_;  // buckets per slot, even: each slot starts a cache line
   struct alignas(64) Line {
-    std::array<SlotCounts, 2> pair{};
+    std::array<BasicSlotCounts<Atom>, 2> pair{};
   };
-  SlotCounts& at(std::size_t i) noexcept { return lines_[i / 2].pair[i % 2]; }
-  const SlotCounts& at(std::size_t i) const noexcept { return lines_[i / 2].pair[i % 2]; }
+  BasicSlotCounts<Atom>& at(std::size_t i) noexcept { return lines_[i / 2].pair[i % 2]; }
+  const BasicSlotCounts<Atom>& at(std::size_t i) const noexcept { return lines_[i / 2].pair[i % 2]; }
   std::unique_ptr<Line[]> lines_;
-  std::array<Cursor, slot_count> cursors_{};
-  OverflowLock overflow_;
+  std::array<Cursor, Slots> cursors_{};
+  BasicOverflowLock<Atom> overflow_;
 };
+
+using TimeWindow = BasicTimeWindow<>;
 
 }  // namespace breaker::detail

@@ -77,16 +77,31 @@ constexpr double slow_call_rate_of(const WindowCounts& c) noexcept {
   return c.calls == 0 ? 0.0 : 100.0 * static_cast<double>(c.slow) / static_cast<double>(c.calls);
 }
 
+/// Fences of the window code, for the atomic template `Atom` it runs on
+/// (`std::atomic_thread_fence` for `std::atomic`; the Relacy checks
+/// specialise it for their `rl::atomic` adapter, whose fences Relacy must see).
+template <template <class> class Atom>
+struct AtomicFence {
+  static void fence(std::memory_order mo) noexcept { std::atomic_thread_fence(mo); }
+};
+
 /// One slot's counters of a window: written by the slot's owner only (plain
 /// relaxed load + release store, no locked instruction), read by anyone.
 /// `tag` says what the counts belong to (an epoch, and for a time bucket the
 /// bucket's number); its lowest bit is set while the owner replaces the
 /// counts for a new tag (a single-writer seqlock: readers retry).
-struct alignas(32) SlotCounts {
-  std::atomic<std::uint64_t> tag{0};
-  std::atomic<std::uint64_t> calls{0};
-  std::atomic<std::uint64_t> failures{0};
-  std::atomic<std::uint64_t> slow{0};
+///
+/// `Atom` is the atomic template (folly's `Atom` idea, as in
+/// `open_deadline.hpp`): `std::atomic` in the library; the Relacy checks
+/// (`tests/relacy/relacy_windows.cpp`) run this very code on `rl::atomic`.
+/// It must offer std::atomic's `load`, `store`, `exchange`, `fetch_add`,
+/// `compare_exchange_weak` spelling.
+template <template <class> class Atom = std::atomic>
+struct alignas(32) BasicSlotCounts {
+  Atom<std::uint64_t> tag{0};
+  Atom<std::uint64_t> calls{0};
+  Atom<std::uint64_t> failures{0};
+  Atom<std::uint64_t> slow{0};
 
   static constexpr std::uint64_t busy_bit = 1;
 
@@ -105,7 +120,7 @@ struct alignas(32) SlotCounts {
     // relaxed store of the busy tag, then a release fence: a reader that sees
     // any of the new counts (acquire) also sees the busy tag or the final one.
     tag.store(new_tag | busy_bit, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
+    AtomicFence<Atom>::fence(std::memory_order_release);
     calls.store(dc, std::memory_order_relaxed);
     failures.store(df, std::memory_order_relaxed);
     slow.store(ds, std::memory_order_relaxed);
@@ -125,7 +140,7 @@ struct alignas(32) SlotCounts {
       const std::uint64_t f = failures.load(std::memory_order_acquire);
       const std::uint64_t c = calls.load(std::memory_order_acquire);
       // acquire fence: the re-read of the tag is not moved before the counts.
-      std::atomic_thread_fence(std::memory_order_acquire);
+      AtomicFence<Atom>::fence(std::memory_order_acquire);
       if (tag.load(std::memory_order_relaxed) != t1) continue;
       out_tag = t1;
       out = WindowCounts{c, f, s};
@@ -134,11 +149,13 @@ struct alignas(32) SlotCounts {
     return false;
   }
 };
+using SlotCounts = BasicSlotCounts<>;
 
 /// Guards the overflow slot (`shared_slot`, used by threads beyond the
 /// exclusive slots), whose counters several threads write. Taken only by
 /// those threads, never by a thread that owns an exclusive slot.
-class OverflowLock {
+template <template <class> class Atom = std::atomic>
+class BasicOverflowLock {
  public:
   void lock() noexcept {
     // acquire on success: the previous holder's writes are visible.
@@ -150,7 +167,8 @@ class OverflowLock {
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
  private:
-  std::atomic<bool> locked_{false};
+  Atom<bool> locked_{false};
 };
+using OverflowLock = BasicOverflowLock<>;
 
 }  // namespace breaker::detail

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The count-based sliding window (include/breaker/detail/count_window.hpp, the
+// very code the library ships, instantiated on rl::atomic) under Relacy:
+// every interleaving of its records and snapshots and every value the C++
+// memory model lets each load return, with the clean-window fast path (a
+// success into a full window without failures is skipped; see the header).
+//
+// Invariants:
+//  - at every write of any window atomic: while the clean flag is set for the
+//    epoch (the latest value of the clean word in its modification order),
+//    every ring entry (its latest value) is present, of that epoch, and
+//    neither a failure nor a slow call ("the flag never set while a failure is
+//    in the window");
+//  - every snapshot (`counts`) a thread takes while records run: the window
+//    is full from the start, so calls == N; failures within [0, failures
+//    recorded so far]; no slow call; and a trip decision on it
+//    (`decide_rates`) says failure_rate only when a failure was recorded
+//    ("a trip decision never sees a torn count");
+//  - at the end (all threads joined): the counts are exact (calls, failures,
+//    slow calls equal the ring's entries), and a set flag means a clean ring.
+// (What the ring holds under a lap race, two records a full lap apart on one
+// entry, is the later CAS's entry: counts match the ring exactly, but with N
+// smaller than the threads the ring is not always the last N outcomes of one
+// linearization; count_window.hpp says so. The scenarios check exactness
+// against the ring.)
+//
+//   breaker_relacy_windows                      every scenario
+//   breaker_relacy_windows NAME...              only those
+//   breaker_relacy_windows --expect-failure NAME
+//       exit 0 only when Relacy REPORTS a violated assertion in NAME (the
+//       ctests of the broken variants in tests/relacy/CMakeLists.txt build
+//       this file against a patched copy of count_window.hpp).
+
+#include "breaker/detail/count_window.hpp"
+#include "breaker/detail/window_counts.hpp"
+
+// Every standard header before relacy.hpp (it defines new, delete and the
+// memory_order_x names as macros).
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <relacy/relacy.hpp>
+
+namespace breaker::relacy_windows {
+
+// (Spelled std::memory_order::x: relacy.hpp defines macros memory_order_x.)
+constexpr rl::memory_order to_rl(std::memory_order mo) noexcept {
+  switch (mo) {
+    case std::memory_order::relaxed:
+      return rl::mo_relaxed;
+    case std::memory_order::consume:
+      return rl::mo_consume;
+    case std::memory_order::acquire:
+      return rl::mo_acquire;
+    case std::memory_order::release:
+      return rl::mo_release;
+    case std::memory_order::acq_rel:
+      return rl::mo_acq_rel;
+    case std::memory_order::seq_cst:
+      break;
+  }
+  return rl::mo_seq_cst;
+}
+
+// Called after every write of a window atomic (the per-step invariant).
+inline void (*on_write)(void*) = nullptr;
+inline void* on_write_context = nullptr;
+
+/// rl::atomic<T> with std::atomic<T>'s spelling (the window's `Atom`), plus a
+/// ghost: the latest value in the atomic's modification order (Relacy runs
+/// the threads as fibers and orders every atomic's writes as it executes
+/// them, so the last value written is the last in modification order).
+template <class T>
+class WinAtom {
+ public:
+  WinAtom() : a_(T{}), latest_(T{}) {}
+  WinAtom(T initial) : a_(initial), latest_(initial) {}  // NOLINT: brace-initialised members
+
+  T load(std::memory_order mo) const { return a_.load(to_rl(mo), $); }
+  void store(T v, std::memory_order mo) {
+    a_.store(v, to_rl(mo), $);
+    wrote(v);
+  }
+  T exchange(T v, std::memory_order mo) {
+    const T old = a_.exchange(v, to_rl(mo), $);
+    wrote(v);
+    return old;
+  }
+  T fetch_add(T v, std::memory_order mo) {
+    const T old = a_.fetch_add(v, to_rl(mo), $);
+    wrote(static_cast<T>(old + v));
+    return old;
+  }
+  bool compare_exchange_weak(T& expected, T desired, std::memory_order success,
+                             std::memory_order failure) {
+    const bool ok = a_.compare_exchange_weak(expected, desired, to_rl(success), $, to_rl(failure), $);
+    if (ok) wrote(desired);
+    return ok;
+  }
+  bool compare_exchange_strong(T& expected, T desired, std::memory_order success,
+                               std::memory_order failure) {
+    const bool ok =
+        a_.compare_exchange_strong(expected, desired, to_rl(success), $, to_rl(failure), $);
+    if (ok) wrote(desired);
+    return ok;
+  }
+
+  /// The ghost: the latest value written (no atomic operation).
+  T latest() const { return latest_; }
+
+ private:
+  void wrote(T v) {
+    latest_ = v;
+    if (on_write != nullptr) on_write(on_write_context);
+  }
+  rl::atomic<T> a_;
+  T latest_;
+};
+
+}  // namespace breaker::relacy_windows
+
+// The window's fences, as Relacy fences.
+template <>
+struct breaker::detail::AtomicFence<breaker::relacy_windows::WinAtom> {
+  static void fence(std::memory_order mo) noexcept {
+    rl::atomic_thread_fence(breaker::relacy_windows::to_rl(mo), $);
+  }
+};
+
+namespace breaker::relacy_windows {
+namespace {
+
+// One exclusive slot per thread and the overflow slot (unused): few slots keep
+// each snapshot short (it reads every slot).
+template <rl::thread_id_t Threads>
+using Window = detail::BasicCountWindow<WinAtom, Threads + 1>;
+constexpr std::uint32_t epoch = 5;
+
+template <class Derived, rl::thread_id_t Threads>
+struct WindowScenario : rl::test_suite<Derived, Threads> {
+  using Window = relacy_windows::Window<Threads>;
+  const std::uint32_t n;
+  Window window;
+  unsigned failures_recorded = 0;  // ghost: failure records started
+  detail::RateRules rules{50.0, 101.0, 1};
+
+  explicit WindowScenario(std::uint32_t size) : n(size), window(size) {}
+
+  // Fills the window with successes (before the threads): n + 1 records, so
+  // that one lands on ring position 0 with the window full: the flag is set.
+  // One from each thread's slot first (so the threads' first records do not
+  // start their slots: fewer steps to explore).
+  void before() {
+    for (unsigned s = 1; s < Threads; ++s) window.record(s, epoch, false, false);
+    for (std::uint32_t i = Threads - 1; i <= n; ++i) window.record(0, epoch, false, false);
+    RL_ASSERT(Window::clean_word_set_for(window.clean_word(), epoch));
+    RL_ASSERT(window.counts(epoch) == (detail::WindowCounts{n, 0, 0}));
+    on_write_context = this;
+    on_write = [](void* self) { static_cast<WindowScenario*>(self)->check_step(); };
+  }
+
+  // The flag never set while the ring holds anything but successes of the epoch.
+  void check_step() const {
+    if (!Window::clean_word_set_for(window.clean_atomic().latest(), epoch)) return;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint32_t e = window.ring_atomic(i).latest();
+      RL_ASSERT(Window::entry_present(e));
+      RL_ASSERT(Window::entry_epoch(e) == epoch);
+      RL_ASSERT(!Window::entry_failure(e));
+      RL_ASSERT(!Window::entry_slow(e));
+    }
+  }
+
+  void success(unsigned slot) { window.record(slot, epoch, false, false); }
+  void failure(unsigned slot) {
+    ++failures_recorded;
+    window.record(slot, epoch, true, false);
+  }
+  // A snapshot and the trip decision on it, while records run.
+  void snapshot() {
+    const unsigned before_failures = failures_recorded;
+    const detail::WindowCounts c = window.counts(epoch);
+    RL_ASSERT(c.calls == n);
+    RL_ASSERT(c.slow == 0);
+    RL_ASSERT(c.failures <= failures_recorded);
+    const detail::RateVerdict v = detail::decide_rates(c, rules);
+    RL_ASSERT(v != detail::RateVerdict::slow_call_rate);
+    if (v == detail::RateVerdict::failure_rate) RL_ASSERT(failures_recorded > 0);
+    (void)before_failures;
+  }
+
+  void after() {
+    on_write = nullptr;
+    detail::WindowCounts ring;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint32_t e = window.entry_at(i);
+      if (!Window::entry_present(e) || Window::entry_epoch(e) != epoch) continue;
+      ++ring.calls;
+      if (Window::entry_failure(e)) ++ring.failures;
+      if (Window::entry_slow(e)) ++ring.slow;
+    }
+    RL_ASSERT(ring.calls == n);
+    RL_ASSERT(window.counts(epoch) == ring);
+    if (Window::clean_word_set_for(window.clean_word(), epoch)) RL_ASSERT(ring.failures == 0);
+    RL_ASSERT(Window::clean_word_in_flight(window.clean_word()) == 0);
+  }
+};
+
+// Two threads, a window of 2: a failure and successes against successes and
+// a snapshot. The failure clears the flag; a later record that evicts it
+// (or lands on position 0) sets it again, racing the other thread.
+struct Window2 : WindowScenario<Window2, 2> {
+  Window2() : WindowScenario(2) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      failure(0);
+      success(0);
+      success(0);
+    } else {
+      success(1);
+      snapshot();
+      success(1);
+    }
+  }
+};
+
+// Two failures from two threads, successes between them, a window of 2.
+struct Window2Failures : WindowScenario<Window2Failures, 2> {
+  Window2Failures() : WindowScenario(2) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      failure(0);
+      success(0);
+    } else {
+      success(1);
+      failure(1);
+      snapshot();
+    }
+  }
+};
+
+// Three threads, a window of 3.
+struct Window3 : WindowScenario<Window3, 3> {
+  Window3() : WindowScenario(3) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      failure(0);
+      success(0);
+      success(0);
+    } else if (index == 1) {
+      success(1);
+      success(1);
+      snapshot();
+    } else {
+      success(2);
+      failure(2);
+      success(2);
+    }
+  }
+};
+
+struct Run {
+  const char* name;
+  const char* what;
+  rl::scheduler_type_e scheduler;
+  rl::iteration_t iterations;  // sched_random only
+  unsigned bound;              // sched_bound only
+  std::function<bool(rl::test_params&)> simulate;
+};
+
+template <class T>
+std::function<bool(rl::test_params&)> sim() {
+  return [](rl::test_params& p) { return rl::simulate<T>(p); };
+}
+
+std::vector<Run> runs() {
+  return {
+      {"window_2t", "2 threads, window of 2: a failure, successes, a snapshot, the clean flag",
+       rl::sched_random, 500000, 0, sim<Window2>()},
+      {"window_2t_failures", "2 threads, window of 2: a failure each, successes, a snapshot",
+       rl::sched_random, 500000, 0, sim<Window2Failures>()},
+      {"window_3t", "3 threads, window of 3: two failures, successes, a snapshot",
+       rl::sched_random, 500000, 0, sim<Window3>()},
+  };
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int run_one(const Run& r, bool expect_failure) {
+  // Relacy's report goes to a file (see relacy_checks.cpp: Relacy serves the
+  // simulation's allocations from its own heap).
+  const std::string log = std::string("relacy-") + r.name + ".log";
+  std::ofstream out(log, std::ios::trunc);
+  rl::test_params p;
+  p.search_type = r.scheduler;
+  if (r.iterations != 0) p.iteration_count = r.iterations;
+  if (r.scheduler == rl::sched_bound) p.context_bound = r.bound;
+  p.output_stream = &out;
+  p.progress_stream = &out;
+  const auto start = std::chrono::steady_clock::now();
+  const bool ok = r.simulate(p);
+  out.close();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << r.name << ": " << r.what << "\n  ";
+  if (r.scheduler == rl::sched_full) {
+    std::cout << "sched_full (exhaustive), ";
+  } else if (r.scheduler == rl::sched_bound) {
+    std::cout << "sched_bound (every execution with at most " << r.bound << " preemptions), ";
+  } else {
+    std::cout << "sched_random, ";
+  }
+  if (ok) {
+    std::cout << "iterations: " << p.stop_iteration << ", " << seconds << " s: all invariants hold\n";
+  } else {
+    std::cout << "Relacy REPORTS " << rl::test_result_str(p.test_result) << " at iteration "
+              << p.stop_iteration << " (" << seconds << " s)\n";
+  }
+  if (expect_failure) {
+    if (ok) {
+      std::cout << "FAIL: the broken variant passed " << r.name
+                << ": the check cannot see this bug\n";
+      return 1;
+    }
+    if (p.test_result != rl::test_result_user_assert_failed) {
+      std::cout << "FAIL: expected a violated assertion, got "
+                << rl::test_result_str(p.test_result) << "\n" << read_file(log);
+      return 1;
+    }
+    std::istringstream lines(read_file(log));
+    std::vector<std::string> all;
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("% (") == std::string::npos) all.push_back(line);
+    }
+    for (std::size_t i = 0; i < all.size() && i < 3; ++i) std::cout << "  | " << all[i] << "\n";
+    std::cout << "  | ...\n";
+    for (std::size_t i = all.size() > 24 ? all.size() - 21 : 3; i < all.size(); ++i) {
+      std::cout << "  | " << all[i] << "\n";
+    }
+    std::cout << "OK: the broken variant is caught (history in " << log << ")\n";
+    return 0;
+  }
+  if (!ok) {
+    std::cout << read_file(log);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace breaker::relacy_windows
+
+int main(int argc, char** argv) {
+  using namespace breaker::relacy_windows;
+  bool expect_failure = false;
+  std::vector<std::string> names;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--expect-failure") == 0) {
+      expect_failure = true;
+    } else {
+      names.emplace_back(argv[i]);
+    }
+  }
+  if (expect_failure && names.size() != 1) {
+    std::cerr << "--expect-failure takes exactly one scenario\n";
+    return 2;
+  }
+  int failures = 0;
+  for (const Run& r : runs()) {
+    bool wanted = names.empty();
+    for (const std::string& n : names) wanted = wanted || n == r.name;
+    if (!wanted) continue;
+    failures += run_one(r, expect_failure);
+  }
+  for (const std::string& n : names) {
+    bool known = false;
+    for (const Run& r : runs()) known = known || n == r.name;
+    if (!known) {
+      std::cerr << "unknown scenario " << n << "\n";
+      return 2;
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}

@@ -637,41 +637,22 @@ class CircuitBreaker {
     // acquire_slow also comes here after taking a probe slot (same epoch):
     // only a new epoch starts a period or a wait.
     if (from.epoch() == to.epoch()) return;
-    if (detail::needs_open_deadline(to)) {
-      // Step 2 of the open-deadline protocol; the clock is read after the
-      // word changed (see detail/open_deadline.hpp).
-      const time_point t = now();
-      const CircuitBreakerConfig config = config_.load();
-      // The backoff level: 0 from a closed-like state; kept across a re-open
-      // of an open word; +1 after a failed half-open episode (not for
-      // open_for, which keeps it).
-      std::uint32_t level = 0;
-      if (from.state() == State::open) {
-        level = deadline_.level_of(from.epoch());
-      } else if (from.state() == State::half_open) {
-        level = deadline_.level_of((from.epoch() - 1) & Word::epoch_mask);
-        if (own_period && level < std::numeric_limits<std::uint32_t>::max()) ++level;
-      }
-      deadline_.record_level(word_, to, level);
-      if constexpr (!own_period) {
-        deadline_.publish_until(word_, to, end_of(t));
-      } else if (config.open_duration_policy == OpenDurationPolicy::fixed &&
-                 config.open_duration_jitter == Jitter::none) {
-        deadline_.publish(word_, to, t, config.timeout_duration);  // as before issue 12
-      } else {
-        const std::uint64_t random =
-            config.open_duration_jitter == Jitter::none ? 0 : jitter_.next();
-        deadline_.publish_until(
-            word_, to,
-            t + detail::ceil_duration<duration>(detail::open_duration(config, level, random)));
-      }
-    } else if (to.state() == State::half_open) {
-      // The episode's maximum wait, published like an open period's end.
-      const auto wait = config_.load().max_wait_in_half_open;
-      if (wait.count() > 0) {
-        deadline_.publish_until(word_, to, now() + detail::ceil_duration<duration>(wait));
-      }
-    }
+    // Step 2 of the open-deadline protocol (the clock read after the word
+    // changed; the backoff level; the half-open maximum wait): the shared
+    // detail::start_deadline, which the Relacy checks run too.
+    detail::start_deadline(
+        word_, deadline_, from, to, own_period, [this]() noexcept { return now(); },
+        [this, &end_of](time_point t, std::uint32_t level) noexcept {
+          if constexpr (!own_period) {
+            return end_of(t);
+          } else {
+            (void)end_of;  // OwnPeriod: the config's policy gives the end
+            return detail::open_period_end<duration>(config_.load(), t, level, jitter_);
+          }
+        },
+        [this]() noexcept {
+          return detail::ceil_duration<duration>(config_.load().max_wait_in_half_open);
+        });
     if (from.state() == to.state()) return;
     transitions_[index(from.state(), to.state())].fetch_add(1, std::memory_order_relaxed);
     listeners_.notify(StateTransition{from.state(), to.state(), name_, to.epoch()});

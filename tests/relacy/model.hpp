@@ -8,7 +8,9 @@
 // memory model lets each load return under the orders the protocol writes.
 //
 // `ModelBreaker` is the thin shell CircuitBreaker is around the protocol
-// (try_acquire, Permit::record, reset, force_open, state()), with a ghost
+// (try_acquire, Permit::record, reset, force_open, disable, metrics_only,
+// open_for, state(); after each change detail::start_deadline, as
+// CircuitBreaker::after_transition), with a ghost
 // that records the modification order of the state word as the protocol
 // reports it (every step calls back right after its CAS, before the next
 // atomic operation, so the ghost is exact: Relacy switches threads only at
@@ -20,12 +22,19 @@
 //  - the probes admitted in a half-open episode never exceed the limit, and
 //    the word's probe count is exactly the probes of this episode in flight;
 //  - the breaker never turns half-open (nor reads half-open through
-//    state()) before timeout_duration has passed since the CAS that opened it;
+//    state()) before its open period has passed since the CAS that opened
+//    it, and that period is the policy's for the episode's re-open count
+//    (backoff; level 0 after a close) with a jitter number of its own;
+//  - never back to open before the half-open maximum wait has passed;
+//  - nothing trips while disabled or metrics_only, which only a manual
+//    transition leaves; reset() always ends closed;
 // and at the end: the totals balance, and no probe slot is held.
 //
 // Include this header first: relacy.hpp redefines `new` and `delete`.
 
+#include "breaker/config.hpp"
 #include "breaker/detail/open_deadline.hpp"
+#include "breaker/detail/open_duration.hpp"
 #include "breaker/detail/protocol.hpp"
 #include "breaker/detail/state_word.hpp"
 
@@ -79,6 +88,7 @@ class RlAtom {
 
   T load(std::memory_order mo) const { return a_.load(to_rl(mo), $); }
   void store(T v, std::memory_order mo) { a_.store(v, to_rl(mo), $); }
+  T fetch_add(T v, std::memory_order mo) { return a_.fetch_add(v, to_rl(mo), $); }
   bool compare_exchange_weak(T& expected, T desired, std::memory_order success,
                              std::memory_order failure) {
     return a_.compare_exchange_weak(expected, desired, to_rl(success), $, to_rl(failure), $);
@@ -118,8 +128,18 @@ struct Ghost {
   std::array<bool, max_epochs> opened_unforced{};
   std::array<std::int64_t, max_epochs> period{};     // per epoch: the open period's length
   std::array<unsigned, max_epochs> in_flight{};      // per half-open episode
+  std::array<std::uint32_t, max_epochs> level{};     // per open epoch: the policy's re-open count
+  std::array<std::uint32_t, max_epochs> used_level{};  // per open epoch: the level its period has
+  std::array<std::int64_t, max_epochs> entered_at{}; // per half-open epoch: clock at its CAS
+  std::array<bool, max_epochs> wait_published{};     // per half-open epoch: a maximum wait
+  std::array<std::uint64_t, max_epochs> draws{};     // jitter numbers drawn, in draw order
+  unsigned draw_count = 0;
   unsigned admitted = 0, rejected = 0, recorded = 0;
 };
+
+/// Who changed the word: an admission (expiry, probe slot, the half-open
+/// wait running out), an outcome, or a manual transition.
+enum class Cause { acquire, outcome, manual };
 
 /// One admitted (or rejected) call, as the Permit holds it.
 struct Ticket {
@@ -134,11 +154,18 @@ struct ModelConfig {
   // failure, success, half-open probes, minimum volume; consecutive-successes episodes
   Limits limits{1, 1, 1, 1, HalfOpenClose::consecutive_successes, 0};
   std::chrono::milliseconds timeout{10};
+  // The open-duration policy, jitter and half-open maximum wait (the rest of
+  // the config is unused): detail::open_period_end reads it as the breaker
+  // reads its config. timeout_duration is set from `timeout`.
+  CircuitBreakerConfig policy{};
 };
 
 class ModelBreaker {
  public:
-  ModelBreaker(Ghost& ghost, ModelConfig config) : g_(ghost), config_(config) {}
+  ModelBreaker(Ghost& ghost, ModelConfig config)
+      : g_(ghost), config_(config), jitter_(config.policy.jitter_seed) {
+    config_.policy.timeout_duration = config_.timeout;
+  }
 
   /// CircuitBreaker::try_acquire (its closed branch is acquire_word's closed case).
   Ticket acquire() { return acquire_with(config_.limits); }
@@ -146,10 +173,38 @@ class ModelBreaker {
   /// The same after an update_config: this call's decisions use `limits`.
   Ticket acquire_with(const Limits& limits) {
     const std::uint64_t current = word_.load(std::memory_order::acquire);
+    bool took_slot = false;
+    std::uint32_t slot_epoch = 0;
     return detail::acquire_word(
         word_, deadline_, current, limits, [] { return ModelClock::now(); },
-        [this](StateWord from, StateWord to) { changed(from, to); },
-        [this](const AcquireDecision& d) { return decided(d); });
+        [&](StateWord from, StateWord to) {
+          note(from, to, Cause::acquire);
+          // A probe slot is taken only by this call's CAS (noted just now, the
+          // episode's wait not yet published): the probe belongs to the
+          // current episode.
+          if (to.state() == State::half_open &&
+              (from.epoch() != to.epoch() || to.probes() == from.probes() + 1)) {
+            took_slot = true;
+            slot_epoch = g_.epoch;
+            const unsigned n = ++g_.in_flight[g_.epoch];
+            RL_ASSERT(n <= limits.half_open_max_requests);
+            RL_ASSERT(to.probes() == n);
+          }
+          publish(from, to);
+        },
+        [&](const AcquireDecision& d) {
+          Ticket t{d.admitted, d.next.epoch(), d.admitted_in, d.next.epoch()};
+          if (!d.admitted) {
+            ++g_.rejected;
+            return t;
+          }
+          ++g_.admitted;
+          if (d.admitted_in == State::half_open) {
+            RL_ASSERT(took_slot);
+            t.true_epoch = slot_epoch;
+          }
+          return t;
+        });
   }
 
   /// Permit::record (CircuitBreaker::finish; its shortcuts are apply_outcome's
@@ -167,11 +222,15 @@ class ModelBreaker {
                             // A stale outcome never changes the word.
                             RL_ASSERT(t.true_epoch == g_.epoch);
                             RL_ASSERT(transition == (to.epoch() != from.epoch()));
+                            // Nothing trips (nor changes) while disabled; a
+                            // metrics_only call only counts.
+                            RL_ASSERT(t.in != State::disabled);
+                            RL_ASSERT(t.in != State::metrics_only || !transition);
                             if (t.in == State::half_open) {
                               --g_.in_flight[t.true_epoch];
                               returned_slot = true;
                             }
-                            changed(from, to);
+                            changed(from, to, Cause::outcome);
                             // The word counts exactly this episode's probes in flight.
                             if (to.state() == State::half_open && from.epoch() == to.epoch()) {
                               RL_ASSERT(to.probes() == g_.in_flight[g_.epoch]);
@@ -181,32 +240,47 @@ class ModelBreaker {
     if (t.in == State::half_open && !returned_slot) --g_.in_flight[t.true_epoch];
   }
 
-  /// CircuitBreaker::reset() and force_open().
+  /// CircuitBreaker::reset(): closed from every state (or already closed
+  /// with nothing to clear).
   void reset() {
-    detail::transition_word(word_, detail::after_reset,
-                            [this](StateWord from, StateWord to) { changed(from, to); });
+    StateWord published{};
+    detail::transition_word(
+        word_,
+        [&](StateWord w) {
+          published = detail::after_reset(w);
+          return published;
+        },
+        [this](StateWord from, StateWord to) { changed(from, to, Cause::manual); });
+    RL_ASSERT(published.state() == State::closed && published.consecutive() == 0 &&
+              published.volume() == 0);
   }
-  void force_open() {
-    detail::transition_word(word_, detail::after_force_open,
-                            [this](StateWord from, StateWord to) { changed(from, to); });
-  }
+  /// CircuitBreaker::force_open(), disable(), metrics_only().
+  void force_open() { manual(detail::after_force_open); }
+  void disable() { manual(detail::after_disable); }
+  void metrics_only() { manual(detail::after_metrics_only); }
 
   /// CircuitBreaker::open_for(d): open now, half-open `ms` after the CAS.
   void open_for(std::int64_t ms) {
-    detail::transition_word(word_, detail::after_open_for,
-                            [this, ms](StateWord from, StateWord to) { changed(from, to, ms); });
+    detail::transition_word(word_, detail::after_open_for, [this, ms](StateWord from, StateWord to) {
+      changed(from, to, Cause::manual, ms);
+    });
   }
 
-  /// CircuitBreaker::state() (observe()): never half-open early.
+  /// CircuitBreaker::state() (observe()): never half-open early, never open
+  /// again before the half-open maximum wait has passed.
   State state() {
     const StateWord w{word_.load(std::memory_order::acquire)};
-    const State s = detail::open_may_expire(w)
+    const State s = detail::deadline_may_pass(w)
                         ? detail::observed_state(w, deadline_.expired(w, ModelClock::now()))
                         : w.state();
     if (s == State::half_open && w.state() == State::open) {
       // Unwrapped epochs: the word's epoch is the ghost's.
-      RL_ASSERT(w.epoch() < max_epochs && g_.opened_unforced[w.epoch()]);
-      RL_ASSERT(g_.now_ms >= g_.opened_at[w.epoch()] + g_.period[w.epoch()]);
+      RL_ASSERT(w.epoch() < max_epochs);
+      period_used(w.epoch());
+    }
+    if (s == State::open && w.state() == State::half_open) {
+      RL_ASSERT(w.epoch() < max_epochs && g_.wait_published[w.epoch()]);
+      RL_ASSERT(g_.now_ms >= g_.entered_at[w.epoch()] + config_.policy.max_wait_in_half_open.count());
     }
     return s;
   }
@@ -221,82 +295,158 @@ class ModelBreaker {
     RL_ASSERT(g_.admitted == g_.recorded);
     for (unsigned e = 0; e < max_epochs; ++e) RL_ASSERT(g_.in_flight[e] == 0);
     if (w.state() == State::half_open) RL_ASSERT(w.probes() == 0);
-    // An open unforced word has its deadline published (the opener finished).
+    // An open unforced word has its deadline published (the opener finished),
+    // and so has a half-open word its maximum wait, when there is one.
     if (w.state() == State::open && !w.forced()) RL_ASSERT(w.deadline_published());
+    if (w.state() == State::half_open) {
+      RL_ASSERT(w.deadline_published() == (config_.policy.max_wait_in_half_open.count() > 0));
+    }
+    // The jitter numbers drawn are the seed's sequence, each once (whatever
+    // the order the openers drew them in).
+    std::array<std::uint64_t, max_epochs> expected{};
+    detail::JitterGenerator reference(config_.policy.jitter_seed);
+    for (unsigned i = 0; i < g_.draw_count; ++i) expected[i] = reference.next();
+    std::array<std::uint64_t, max_epochs> drawn = g_.draws;
+    std::sort(expected.begin(), expected.begin() + g_.draw_count);
+    std::sort(drawn.begin(), drawn.begin() + g_.draw_count);
+    for (unsigned i = 0; i < g_.draw_count; ++i) RL_ASSERT(drawn[i] == expected[i]);
   }
 
  private:
-  // CircuitBreaker::after_transition, plus the ghost's bookkeeping.
-  // `period_ms` < 0: the breaker's own open period (timeout_duration);
-  // otherwise open_for's.
-  void changed(StateWord from, StateWord to, std::int64_t period_ms = -1) {
+  template <class Next>
+  void manual(Next next_of) {
+    detail::transition_word(word_, next_of, [this](StateWord from, StateWord to) {
+      changed(from, to, Cause::manual);
+    });
+  }
+
+  // The breaker's jitter generator, recording each number drawn (in the
+  // ghost, and for the caller: `drew`, `last`; the caller's locals, as each
+  // fiber has its own).
+  struct RecordingJitter {
+    ModelBreaker& cb;
+    bool& drew;
+    std::uint64_t& last;
+    std::uint64_t next() {
+      const std::uint64_t r = cb.jitter_.next();
+      RL_ASSERT(cb.g_.draw_count < max_epochs);
+      cb.g_.draws[cb.g_.draw_count++] = r;
+      last = r;
+      drew = true;
+      return r;
+    }
+  };
+
+  // CircuitBreaker::after_transition (the shared detail::start_deadline, with
+  // the model's config), plus the ghost's bookkeeping. `period_ms` < 0: the
+  // breaker's own open period (the policy's); otherwise open_for's.
+  void changed(StateWord from, StateWord to, Cause cause, std::int64_t period_ms = -1) {
+    note(from, to, cause, period_ms);
+    publish(from, to, period_ms);
+  }
+
+  // The ghost's part, right after the CAS: the modification order, the epochs,
+  // the levels the policy gives.
+  void note(StateWord from, StateWord to, Cause cause, std::int64_t period_ms = -1) {
     // Every change is reported once and in order.
     RL_ASSERT(from.bits() == g_.word ||
               from.bits() == StateWord{g_.word}.with_deadline_published(true).bits());
     g_.word = to.bits();
-    if (to.epoch() != from.epoch()) {
+    const bool new_epoch = to.epoch() != from.epoch();
+    if (new_epoch) {
       ++g_.epoch;
       RL_ASSERT(g_.epoch < max_epochs);
       RL_ASSERT(to.epoch() == (g_.epoch & StateWord::epoch_mask));
       if (to.state() == State::half_open) RL_ASSERT(to.probes() <= 1);
+      // Disabled and metrics_only are left only by a manual transition.
+      if (from.state() == State::disabled || from.state() == State::metrics_only) {
+        RL_ASSERT(cause == Cause::manual);
+      }
     } else {
       RL_ASSERT(to.state() == from.state());
     }
     if (from.state() == State::open && to.state() == State::half_open) {
-      // Never half-open before timeout_duration since the opening CAS.
-      RL_ASSERT(g_.opened_unforced[g_.epoch - 1]);
-      RL_ASSERT(g_.now_ms >= g_.opened_at[g_.epoch - 1] + g_.period[g_.epoch - 1]);
+      // Never half-open before the open period since the opening CAS, and
+      // that period was the policy's for the episode's re-open count.
+      period_used(g_.epoch - 1);
     }
-    // As CircuitBreaker::after_transition with the default open-duration
-    // policy (fixed, no jitter, no half-open maximum wait): a new epoch whose
-    // word is open and unforced records its backoff level, then publishes the
-    // end of its open period.
-    if (from.epoch() != to.epoch() && detail::needs_open_deadline(to)) {
-      const bool own_period = period_ms < 0;
+    if (new_epoch && from.state() == State::half_open && cause == Cause::acquire) {
+      // Back to open by an admission: only once the episode's maximum wait
+      // (published) has passed since the CAS that entered half-open.
+      RL_ASSERT(to.state() == State::open && g_.wait_published[g_.epoch - 1]);
+      RL_ASSERT(g_.now_ms >=
+                g_.entered_at[g_.epoch - 1] + config_.policy.max_wait_in_half_open.count());
+    }
+    const bool own_period = period_ms < 0;
+    if (new_epoch && detail::needs_open_deadline(to)) {
       g_.opened_at[g_.epoch] = g_.now_ms;
       g_.opened_unforced[g_.epoch] = true;
-      g_.period[g_.epoch] = own_period ? config_.timeout.count() : period_ms;
+      // The re-open count the policy needs: 0 after a closed-like state; the
+      // same when an open period is replaced; +1 after a failed half-open
+      // episode (its probe failed or its wait ran out; not for open_for).
       std::uint32_t level = 0;
       if (from.state() == State::open) {
-        level = deadline_.level_of(from.epoch());
+        level = g_.level[g_.epoch - 1];
       } else if (from.state() == State::half_open) {
-        level = deadline_.level_of((from.epoch() - 1) & StateWord::epoch_mask);
-        if (own_period) ++level;
+        level = g_.level[g_.epoch - 2] + (own_period ? 1 : 0);
       }
-      deadline_.record_level(word_, to, level);
-      const auto now = ModelClock::now();
-      if (own_period) {
-        deadline_.publish(word_, to, now, config_.timeout);
-      } else {
-        deadline_.publish_until(word_, to, now + std::chrono::milliseconds{period_ms});
-      }
+      g_.level[g_.epoch] = level;
     }
-    if (from.state() != to.state()) ++g_.notifications;  // the listener call
+    if (new_epoch && to.state() == State::half_open) {
+      g_.entered_at[g_.epoch] = g_.now_ms;
+      g_.wait_published[g_.epoch] = config_.policy.max_wait_in_half_open.count() > 0;
+    }
   }
 
-  Ticket decided(const AcquireDecision& d) {
-    Ticket t{d.admitted, d.next.epoch(), d.admitted_in, d.next.epoch()};
-    if (!d.admitted) {
-      ++g_.rejected;
-      return t;
-    }
-    ++g_.admitted;
-    if (d.admitted_in == State::half_open) {
-      // A probe slot is taken only by this call's CAS (reported just now):
-      // the probe belongs to the current episode.
-      t.true_epoch = g_.epoch;
-      RL_ASSERT(g_.word == d.next.bits());
-      const unsigned n = ++g_.in_flight[g_.epoch];
-      RL_ASSERT(n <= config_.limits.half_open_max_requests);
-      RL_ASSERT(d.next.probes() == n);
-    }
-    return t;
+  // An open period ends (half-open entered or read): it had passed, and it
+  // was the policy's for its episode's re-open count (a period computed but
+  // never published, its word replaced meanwhile, is never used: its level
+  // may be off, as the opener may read the level after newer openers wrote
+  // theirs).
+  void period_used(std::uint32_t e) {
+    RL_ASSERT(g_.opened_unforced[e]);
+    RL_ASSERT(g_.now_ms >= g_.opened_at[e] + g_.period[e]);
+    RL_ASSERT(g_.used_level[e] == g_.level[e]);
+  }
+
+  // CircuitBreaker::after_transition's step 2 (the shared
+  // detail::start_deadline) and listener call, after note().
+  void publish(StateWord from, StateWord to, std::int64_t period_ms = -1) {
+    const bool own_period = period_ms < 0;
+    const std::uint32_t epoch = g_.epoch;
+    detail::start_deadline(
+        word_, deadline_, from, to, own_period, [] { return ModelClock::now(); },
+        [&](ModelClock::time_point t, std::uint32_t level) {
+          g_.used_level[epoch] = level;
+          ModelClock::time_point end;
+          if (own_period) {
+            bool drew = false;
+            std::uint64_t random = 0;
+            RecordingJitter jitter{*this, drew, random};
+            end = detail::open_period_end<ModelClock::duration>(config_.policy, t, level, jitter);
+            RL_ASSERT(end - t == std::chrono::ceil<ModelClock::duration>(
+                                     detail::open_duration(config_.policy, level, random)));
+            RL_ASSERT(drew == (config_.policy.open_duration_jitter != Jitter::none));
+            if (level == 0 && config_.policy.open_duration_jitter == Jitter::none) {
+              RL_ASSERT(end - t == config_.timeout);  // level 0 (after a close): the base duration
+            }
+          } else {
+            end = t + std::chrono::milliseconds{period_ms};
+          }
+          // The clock is read after the CAS: the period counts from then at the earliest.
+          RL_ASSERT(t.time_since_epoch().count() >= g_.opened_at[epoch]);
+          g_.period[epoch] = (end - t).count() + (t.time_since_epoch().count() - g_.opened_at[epoch]);
+          return end;
+        },
+        [this] { return std::chrono::ceil<ModelClock::duration>(config_.policy.max_wait_in_half_open); });
+    if (from.state() != to.state()) ++g_.notifications;  // the listener call
   }
 
   Ghost& g_;
   ModelConfig config_;
   RlAtom<std::uint64_t> word_{0};
   detail::OpenDeadline<ModelClock, RlAtom> deadline_{ModelClock::time_point{}};
+  detail::BasicJitterGenerator<RlAtom> jitter_;
 };
 
 }  // namespace breaker::relacy

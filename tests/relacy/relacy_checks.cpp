@@ -206,6 +206,266 @@ struct OpenFor : Scenario<OpenFor, 2> {
   }
 };
 
+// Issue 12's manual states: disable() and metrics_only() racing calls that
+// fail (failure_threshold 1), force_open() and reset(). Nothing trips while
+// disabled or metrics_only (their outcomes only count), they are left only by
+// a manual transition, reset() ends closed from every state, a permit of an
+// earlier state changes nothing.
+struct DisableMetricsOnly : Scenario<DisableMetricsOnly, 2> {
+  DisableMetricsOnly() : Scenario(config(1, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      Ticket b = cb.acquire();
+      if (b.admitted) cb.record(b, Outcome::failure);
+      (void)cb.state();
+    } else {
+      cb.metrics_only();
+      cb.disable();
+      cb.force_open();
+      cb.reset();
+    }
+  }
+};
+
+// The same with the calls held across the manual transitions: a permit
+// admitted closed / metrics_only / disabled reports after the state changed.
+struct DisableHeld : Scenario<DisableHeld, 2> {
+  DisableHeld() : Scenario(config(1, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      Ticket b = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      if (b.admitted) cb.record(b, Outcome::failure);
+    } else {
+      cb.disable();
+      cb.metrics_only();
+      cb.reset();
+    }
+  }
+};
+
+ModelConfig backoff_config(Jitter jitter) {
+  ModelConfig c = config(1, 1, 2);
+  c.policy.open_duration_policy = OpenDurationPolicy::exponential_backoff;
+  c.policy.backoff_multiplier = 2.0;
+  c.policy.max_open_duration = std::chrono::milliseconds{30};
+  c.policy.open_duration_jitter = jitter;
+  c.policy.jitter_ratio = 0.5;
+  c.policy.jitter_seed = 13;
+  return c;
+}
+
+// Issue 12's exponential backoff (10, 20, 30 ms: multiplier 2, cap 30) with
+// proportional jitter (ratio 0.5): two probes of one half-open episode fail
+// concurrently (one re-opens at level 1, the other is stale), then each thread
+// waits the period out and probes again (a failure re-opens at level 2, a
+// success closes). Each open period is the policy's for the episode's
+// re-open count, with a jitter number of the seed's sequence drawn once per
+// opening.
+struct BackoffProbes : Scenario<BackoffProbes, 2> {
+  BackoffProbes() : Scenario(backoff_config(Jitter::proportional)) {}
+  Ticket p0, p1;
+  void before() {
+    Ticket a = cb.acquire();
+    cb.record(a, Outcome::failure);
+    cb.advance(100);
+    p0 = cb.acquire();
+    p1 = cb.acquire();
+    RL_ASSERT(p0.admitted && p1.admitted && p1.in == State::half_open);
+  }
+  void thread(unsigned index) {
+    if (index == 0) {
+      cb.record(p0, Outcome::failure);
+      cb.advance(100);
+      Ticket q = cb.acquire();
+      if (q.admitted) cb.record(q, Outcome::failure);
+    } else {
+      cb.record(p1, Outcome::failure);
+      cb.advance(100);
+      Ticket r = cb.acquire();
+      if (r.admitted) cb.record(r, Outcome::success);
+    }
+  }
+};
+
+// A close resetting the backoff while another thread re-opens: a probe's
+// failure (level 1) and the next failed episode (level 2) race reset() and a
+// trip from closed, whose period must be the base 10 ms (backoff_reset: no
+// jitter, so the length is exact). jitter_reset: the same with proportional
+// jitter, where the re-opener and the trip from closed draw concurrently
+// (each must get its own number of the seed's sequence).
+template <Jitter J>
+struct BackoffReset : Scenario<BackoffReset<J>, 2> {
+  using Base = Scenario<BackoffReset<J>, 2>;
+  using Base::cb;
+  BackoffReset() : Base(backoff_config(J)) {}
+  Ticket p;
+  void before() {
+    Ticket a = cb.acquire();
+    cb.record(a, Outcome::failure);
+    cb.advance(100);
+    p = cb.acquire();
+    RL_ASSERT(p.admitted && p.in == State::half_open);
+  }
+  void thread(unsigned index) {
+    if (index == 0) {
+      cb.record(p, Outcome::failure);
+      cb.advance(100);
+      Ticket q = cb.acquire();
+      if (q.admitted) cb.record(q, Outcome::failure);
+    } else {
+      cb.reset();
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+    }
+  }
+};
+
+ModelConfig wait_config() {
+  ModelConfig c = config(1, 1, 1);
+  c.policy.max_wait_in_half_open = std::chrono::milliseconds{5};
+  return c;
+}
+
+// Issue 12's max_wait_in_half_open (5 ms): thread 0 takes the probe (its CAS
+// enters half-open and it publishes the wait) and reports it late; thread 1
+// lets the wait pass, asks for admission (the episode goes back to open) and
+// reads state() before and after. A probe result of the old episode never
+// closes the breaker once the wait expired; the episode ends by exactly one
+// transition; never open again before the wait has passed.
+struct HalfOpenWait : Scenario<HalfOpenWait, 2> {
+  HalfOpenWait() : Scenario(wait_config()) {}
+  void before() {
+    Ticket a = cb.acquire();
+    cb.record(a, Outcome::failure);
+    cb.advance(10);
+  }
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket p = cb.acquire();
+      if (p.admitted) cb.record(p, Outcome::success);
+    } else {
+      (void)cb.state();
+      cb.advance(5);
+      (void)cb.state();
+      Ticket q = cb.acquire();
+      if (q.admitted) cb.record(q, Outcome::failure);
+      (void)cb.state();
+    }
+  }
+};
+
+// The wait with the episode's probe count moving while the entering thread
+// publishes it (two probes): the published bit must still be set on the
+// episode's word (a half-open word with a wait always has it at the end).
+struct HalfOpenWaitProbes : Scenario<HalfOpenWaitProbes, 2> {
+  HalfOpenWaitProbes() : Scenario([] {
+    ModelConfig c = wait_config();
+    c.limits.half_open_max_requests = 2;
+    c.limits.success_threshold = 2;
+    return c;
+  }()) {}
+  void before() {
+    Ticket a = cb.acquire();
+    cb.record(a, Outcome::failure);
+    cb.advance(10);
+  }
+  void thread(unsigned index) {
+    Ticket p = cb.acquire();
+    if (p.admitted) cb.record(p, index == 0 ? Outcome::ignored : Outcome::success);
+  }
+};
+
+// Smaller instances of the bounded scenarios above, searched exhaustively
+// (sched_full): every interleaving and every value, no preemption bound.
+
+// expiry without the state() reads: the opener (trip, expiry, failed probe)
+// against one call and its success.
+struct ExpirySmall : Scenario<ExpirySmall, 2> {
+  ExpirySmall() : Scenario(config(1, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      cb.advance(10);
+      Ticket p = cb.acquire();
+      if (p.admitted) cb.record(p, Outcome::failure);
+    } else {
+      Ticket b = cb.acquire();
+      if (b.admitted) cb.record(b, Outcome::success);
+    }
+  }
+};
+
+// reset_force_open with a single reset() on the other thread (force_open is
+// in stale_small's exhaustive search).
+struct ResetSmall : Scenario<ResetSmall, 2> {
+  ResetSmall() : Scenario(config(1, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+      cb.advance(10);
+      Ticket p = cb.acquire();
+      if (p.admitted) cb.record(p, Outcome::success);
+    } else {
+      cb.reset();
+    }
+  }
+};
+
+// stale_after_wrap with one force_open; reset (two transitions).
+struct StaleSmall : Scenario<StaleSmall, 2> {
+  StaleSmall() : Scenario(config(1, 1, 1)) {}
+  Ticket held;
+  void before() { held = cb.acquire(); }
+  void thread(unsigned index) {
+    if (index == 0) {
+      cb.record(held, Outcome::failure);
+    } else {
+      cb.force_open();
+      cb.reset();
+    }
+  }
+};
+
+// half_open_wait without the state() reads.
+struct HalfOpenWaitSmall : Scenario<HalfOpenWaitSmall, 2> {
+  HalfOpenWaitSmall() : Scenario(wait_config()) {}
+  void before() {
+    Ticket a = cb.acquire();
+    cb.record(a, Outcome::failure);
+    cb.advance(10);
+  }
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket p = cb.acquire();
+      if (p.admitted) cb.record(p, Outcome::success);
+    } else {
+      cb.advance(5);
+      Ticket q = cb.acquire();
+      if (q.admitted) cb.record(q, Outcome::failure);
+    }
+  }
+};
+
+// A failure against metrics_only(); reset().
+struct DisableSmall : Scenario<DisableSmall, 2> {
+  DisableSmall() : Scenario(config(1, 1, 1)) {}
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket a = cb.acquire();
+      if (a.admitted) cb.record(a, Outcome::failure);
+    } else {
+      cb.metrics_only();
+      cb.reset();
+    }
+  }
+};
+
 struct Run {
   const char* name;
   const char* what;
@@ -236,6 +496,30 @@ std::vector<Run> runs() {
        rl::sched_bound, 0, 3, sim<OpenFor>()},
       {"probe_episodes", "a hung probe of an earlier episode (issue 8 bug 7)", rl::sched_full, 0,
        0, sim<ProbeEpisodes>()},
+      {"disable_metrics_only", "disable()/metrics_only()/force_open()/reset() racing failures",
+       rl::sched_bound, 0, 4, sim<DisableMetricsOnly>()},
+      {"disable_held", "permits held across disable()/metrics_only()/reset()", rl::sched_bound, 0,
+       4, sim<DisableHeld>()},
+      {"backoff_probes", "backoff + jitter: two probes fail at once, then fail / succeed",
+       rl::sched_bound, 0, 2, sim<BackoffProbes>()},
+      {"backoff_reset", "backoff: a re-open racing reset() and a trip from closed", rl::sched_bound,
+       0, 2, sim<BackoffReset<Jitter::none>>()},
+      {"expiry_small", "expiry, smaller: trip, expiry, failed probe vs one call", rl::sched_full,
+       0, 0, sim<ExpirySmall>()},
+      {"reset_small", "reset_force_open, smaller: one reset() vs the opener", rl::sched_full, 0,
+       0, sim<ResetSmall>()},
+      {"stale_small", "stale_after_wrap, smaller: one force_open; reset", rl::sched_full, 0, 0,
+       sim<StaleSmall>()},
+      {"half_open_wait_small", "half_open_wait, smaller: no state() reads", rl::sched_full, 0, 0,
+       sim<HalfOpenWaitSmall>()},
+      {"disable_small", "a failure vs metrics_only(); reset()", rl::sched_full, 0, 0,
+       sim<DisableSmall>()},
+      {"jitter_reset", "the same with jitter: two openers draw concurrently", rl::sched_bound, 0,
+       2, sim<BackoffReset<Jitter::proportional>>()},
+      {"half_open_wait", "max_wait_in_half_open running out racing a late probe result",
+       rl::sched_bound, 0, 3, sim<HalfOpenWait>()},
+      {"half_open_wait_probes", "the wait published while probes come and go", rl::sched_bound, 0,
+       4, sim<HalfOpenWaitProbes>()},
   };
 }
 

@@ -29,11 +29,17 @@ constexpr std::uint64_t splitmix64_mix(std::uint64_t z) noexcept {
 /// A seedable, lock-free random generator: splitmix64 whose state is one
 /// atomic. Each `next()` is one relaxed `fetch_add` (distinct callers get
 /// distinct numbers) and a mix. Thread safety: any thread.
-class JitterGenerator {
+///
+/// `Atom` is the atomic template holding the state (`std::atomic` in the
+/// library; the Relacy checks in `tests/relacy/` pass an adapter over
+/// `rl::atomic`, and check that concurrent openers draw distinct numbers of
+/// the seed's sequence).
+template <template <class> class Atom = std::atomic>
+class BasicJitterGenerator {
  public:
   static constexpr std::uint64_t gamma = 0x9E3779B97F4A7C15ULL;
 
-  explicit JitterGenerator(std::uint64_t seed = 0) noexcept : state_(seed) {}
+  explicit BasicJitterGenerator(std::uint64_t seed = 0) noexcept : state_(seed) {}
 
   /// The next number of the sequence of `seed`.
   std::uint64_t next() noexcept {
@@ -45,8 +51,11 @@ class JitterGenerator {
   void reseed(std::uint64_t seed) noexcept { state_.store(seed, std::memory_order_relaxed); }
 
  private:
-  std::atomic<std::uint64_t> state_;
+  Atom<std::uint64_t> state_;
 };
+
+/// The library's generator.
+using JitterGenerator = BasicJitterGenerator<>;
 
 /// A uniform double in [0, 1) from 64 random bits (their top 53).
 constexpr double unit_interval(std::uint64_t random) noexcept {
@@ -95,6 +104,21 @@ inline std::chrono::microseconds open_duration(const CircuitBreakerConfig& c, st
   }
   j = std::clamp(j, 0.0, static_cast<double>(CircuitBreakerConfig::max_duration.count()) * 1e6);
   return std::chrono::microseconds{static_cast<std::chrono::microseconds::rep>(std::ceil(j / 1e3))};
+}
+
+/// The end of the breaker's own open period (the config's policy, backoff
+/// and jitter) that starts at `t` at backoff `level`, in the clock unit
+/// `Duration` (rounded up: never shorter than the policy's length). Draws one
+/// number from `jitter` only when the config jitters. The fixed policy
+/// without jitter is `timeout_duration` exactly. Cold: once per opening.
+template <class Duration, class TimePoint, class Generator>
+TimePoint open_period_end(const CircuitBreakerConfig& c, TimePoint t, std::uint32_t level,
+                          Generator& jitter) noexcept {
+  if (c.open_duration_policy == OpenDurationPolicy::fixed && c.open_duration_jitter == Jitter::none) {
+    return t + std::chrono::ceil<Duration>(c.timeout_duration);
+  }
+  const std::uint64_t random = c.open_duration_jitter == Jitter::none ? 0 : jitter.next();
+  return t + std::chrono::ceil<Duration>(open_duration(c, level, random));
 }
 
 }  // namespace breaker::detail

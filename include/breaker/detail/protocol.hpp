@@ -3,8 +3,8 @@
 
 /// \file
 /// The lock-free protocol of a breaker: every step that reads or writes its
-/// shared atomics (the state word and the open deadline), written once,
-/// generic over the atomic type.
+/// shared atomics (the state word, the open deadline and the backoff level),
+/// written once, generic over the atomic type.
 ///
 /// `CircuitBreaker` instantiates these with `std::atomic<std::uint64_t>` (the
 /// default of `OpenDeadline`'s `Atom` too): the functions are forced-inline
@@ -36,6 +36,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <optional>
 
 namespace breaker::detail {
@@ -151,6 +152,59 @@ template <class WordAtomic, class Next, class OnChange>
 /// maximum wait publishes that wait the same way.)
 constexpr bool needs_open_deadline(StateWord to) noexcept {
   return to.state() == State::open && !to.forced();
+}
+
+/// The backoff level (re-opens in a row after failed half-open episodes,
+/// `exponential_backoff`) of the open period that a change from `from`
+/// starts: 0 from a closed-like state (a close resets the backoff); the
+/// level of `from`'s period when an open word is opened again; after a
+/// half-open episode (whose epoch follows its open period's), the level of
+/// that period, plus one when the episode failed (`failed_episode`: the
+/// breaker's own re-open, not `open_for`, which keeps the level). The level
+/// lives in `deadline` (`OpenDeadline::record_level`), tagged with its epoch.
+template <class Deadline>
+[[gnu::always_inline]] inline std::uint32_t backoff_level(const Deadline& deadline,
+                                                          StateWord from,
+                                                          bool failed_episode) noexcept {
+  std::uint32_t level = 0;
+  if (from.state() == State::open) {
+    level = deadline.level_of(from.epoch());
+  } else if (from.state() == State::half_open) {
+    level = deadline.level_of((from.epoch() - 1) & StateWord::epoch_mask);
+    if (failed_episode && level < std::numeric_limits<std::uint32_t>::max()) ++level;
+  }
+  return level;
+}
+
+/// What the changer of the word does right after a change from `from` to
+/// `to` (step 2 of the open-deadline protocol), before it counts the
+/// transition and tells the listeners. Only a new epoch starts a period or a
+/// wait:
+///  - `to` open and unforced: reads the clock (`now()`, after the word
+///    changed), records the period's backoff level (`backoff_level`, with
+///    `own_period`: the breaker's own open period, not an `open_for` one) and
+///    publishes the period's end `end_of(t, level)`;
+///  - `to` half-open: publishes the episode's maximum wait, `now() +
+///    half_open_wait()` (nothing when the wait is zero: the episode has no
+///    end of its own).
+/// `deadline` is an `OpenDeadline` over the same atomic template as `word`.
+template <class WordAtomic, class Deadline, class Now, class EndOf, class HalfOpenWait>
+[[gnu::always_inline]] inline void start_deadline(WordAtomic& word, Deadline& deadline,
+                                                  StateWord from, StateWord to, bool own_period,
+                                                  Now now, EndOf&& end_of,
+                                                  HalfOpenWait&& half_open_wait) noexcept {
+  if (from.epoch() == to.epoch()) return;
+  if (needs_open_deadline(to)) {
+    const auto t = now();
+    const std::uint32_t level = backoff_level(deadline, from, own_period);
+    // Recorded before the deadline is published: the next opener (after the
+    // half-open episode that starts only once D is set) reads it.
+    deadline.record_level(word, to, level);
+    deadline.publish_until(word, to, end_of(t, level));
+  } else if (to.state() == State::half_open) {
+    const auto wait = half_open_wait();
+    if (wait.count() > 0) deadline.publish_until(word, to, now() + wait);
+  }
 }
 
 }  // namespace breaker::detail

@@ -458,7 +458,10 @@ inline Sequence generate_sequence(std::uint64_t seed, std::size_t length) {
   w(Op::advance_to_deadline, 30 + static_cast<std::uint32_t>(rng() % 60));
   w(Op::reset, 8);
   w(Op::force_open, 4);
-  w(Op::reset_burst, rng() % 8 == 0 ? 2 : 0);
+  // Bursts in 1 sequence of 64 (125 of the dev stage's 8,000 cross 2^16 epochs): they are
+  // cheap steps but many transitions, and in 1 of 8 they took 68 million transitions and most of
+  // the CI time of the reliability suite.
+  w(Op::reset_burst, rng() % 64 == 0 ? 2 : 0);
   w(Op::update_config, rng() % 4 == 0 ? 6 : 0);
   w(Op::update_config_invalid, 2);
   w(Op::execute_success, 4 * (10 - failure_bias));

@@ -51,7 +51,7 @@
 #include <sstream>
 #include <string>
 
-#include <relacy/relacy.hpp>
+#include "harness.hpp"  // includes relacy.hpp
 
 namespace breaker::relacy {
 
@@ -59,25 +59,7 @@ using detail::AcquireDecision;
 using detail::Limits;
 using detail::StateWord;
 
-// (Spelled std::memory_order::x: relacy.hpp defines macros named
-// memory_order_x. The protocol headers above were read before them.)
-constexpr rl::memory_order to_rl(std::memory_order mo) noexcept {
-  switch (mo) {
-    case std::memory_order::relaxed:
-      return rl::mo_relaxed;
-    case std::memory_order::consume:
-      return rl::mo_consume;
-    case std::memory_order::acquire:
-      return rl::mo_acquire;
-    case std::memory_order::release:
-      return rl::mo_release;
-    case std::memory_order::acq_rel:
-      return rl::mo_acq_rel;
-    case std::memory_order::seq_cst:
-      break;
-  }
-  return rl::mo_seq_cst;
-}
+using relacy_harness::to_rl;
 
 /// rl::atomic<T> with std::atomic<T>'s spelling (the protocol's `Atom`);
 /// not copyable (rl::atomic is not).

@@ -50,28 +50,11 @@
 #include <string>
 #include <vector>
 
-#include <relacy/relacy.hpp>
+#include "harness.hpp"  // includes relacy.hpp
 
 namespace breaker::relacy_windows {
 
-// (Spelled std::memory_order::x: relacy.hpp defines macros memory_order_x.)
-constexpr rl::memory_order to_rl(std::memory_order mo) noexcept {
-  switch (mo) {
-    case std::memory_order::relaxed:
-      return rl::mo_relaxed;
-    case std::memory_order::consume:
-      return rl::mo_consume;
-    case std::memory_order::acquire:
-      return rl::mo_acquire;
-    case std::memory_order::release:
-      return rl::mo_release;
-    case std::memory_order::acq_rel:
-      return rl::mo_acq_rel;
-    case std::memory_order::seq_cst:
-      break;
-  }
-  return rl::mo_seq_cst;
-}
+using relacy_harness::to_rl;
 
 // Called after every write of a window atomic (the per-step invariant).
 inline void (*on_write)(void*) = nullptr;
@@ -270,19 +253,8 @@ struct Window3 : WindowScenario<Window3, 3> {
   }
 };
 
-struct Run {
-  const char* name;
-  const char* what;
-  rl::scheduler_type_e scheduler;
-  rl::iteration_t iterations;  // sched_random only
-  unsigned bound;              // sched_bound only
-  std::function<bool(rl::test_params&)> simulate;
-};
-
-template <class T>
-std::function<bool(rl::test_params&)> sim() {
-  return [](rl::test_params& p) { return rl::simulate<T>(p); };
-}
+using relacy_harness::Run;
+using relacy_harness::sim;
 
 std::vector<Run> runs() {
   return {
@@ -295,106 +267,9 @@ std::vector<Run> runs() {
   };
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-int run_one(const Run& r, bool expect_failure) {
-  // Relacy's report goes to a file (see relacy_checks.cpp: Relacy serves the
-  // simulation's allocations from its own heap).
-  const std::string log = std::string("relacy-") + r.name + ".log";
-  std::ofstream out(log, std::ios::trunc);
-  rl::test_params p;
-  p.search_type = r.scheduler;
-  if (r.iterations != 0) p.iteration_count = r.iterations;
-  if (r.scheduler == rl::sched_bound) p.context_bound = r.bound;
-  p.output_stream = &out;
-  p.progress_stream = &out;
-  const auto start = std::chrono::steady_clock::now();
-  const bool ok = r.simulate(p);
-  out.close();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << r.name << ": " << r.what << "\n  ";
-  if (r.scheduler == rl::sched_full) {
-    std::cout << "sched_full (exhaustive), ";
-  } else if (r.scheduler == rl::sched_bound) {
-    std::cout << "sched_bound (every execution with at most " << r.bound << " preemptions), ";
-  } else {
-    std::cout << "sched_random, ";
-  }
-  if (ok) {
-    std::cout << "iterations: " << p.stop_iteration << ", " << seconds << " s: all invariants hold\n";
-  } else {
-    std::cout << "Relacy REPORTS " << rl::test_result_str(p.test_result) << " at iteration "
-              << p.stop_iteration << " (" << seconds << " s)\n";
-  }
-  if (expect_failure) {
-    if (ok) {
-      std::cout << "FAIL: the broken variant passed " << r.name
-                << ": the check cannot see this bug\n";
-      return 1;
-    }
-    if (p.test_result != rl::test_result_user_assert_failed) {
-      std::cout << "FAIL: expected a violated assertion, got "
-                << rl::test_result_str(p.test_result) << "\n" << read_file(log);
-      return 1;
-    }
-    std::istringstream lines(read_file(log));
-    std::vector<std::string> all;
-    for (std::string line; std::getline(lines, line);) {
-      if (line.find("% (") == std::string::npos) all.push_back(line);
-    }
-    for (std::size_t i = 0; i < all.size() && i < 3; ++i) std::cout << "  | " << all[i] << "\n";
-    std::cout << "  | ...\n";
-    for (std::size_t i = all.size() > 24 ? all.size() - 21 : 3; i < all.size(); ++i) {
-      std::cout << "  | " << all[i] << "\n";
-    }
-    std::cout << "OK: the broken variant is caught (history in " << log << ")\n";
-    return 0;
-  }
-  if (!ok) {
-    std::cout << read_file(log);
-    return 1;
-  }
-  return 0;
-}
-
 }  // namespace
 }  // namespace breaker::relacy_windows
 
 int main(int argc, char** argv) {
-  using namespace breaker::relacy_windows;
-  bool expect_failure = false;
-  std::vector<std::string> names;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--expect-failure") == 0) {
-      expect_failure = true;
-    } else {
-      names.emplace_back(argv[i]);
-    }
-  }
-  if (expect_failure && names.size() != 1) {
-    std::cerr << "--expect-failure takes exactly one scenario\n";
-    return 2;
-  }
-  int failures = 0;
-  for (const Run& r : runs()) {
-    bool wanted = names.empty();
-    for (const std::string& n : names) wanted = wanted || n == r.name;
-    if (!wanted) continue;
-    failures += run_one(r, expect_failure);
-  }
-  for (const std::string& n : names) {
-    bool known = false;
-    for (const Run& r : runs()) known = known || n == r.name;
-    if (!known) {
-      std::cerr << "unknown scenario " << n << "\n";
-      return 2;
-    }
-  }
-  return failures == 0 ? 0 : 1;
+  return breaker::relacy_harness::run_main(argc, argv, breaker::relacy_windows::runs());
 }

@@ -636,6 +636,38 @@ struct RateManualStates : Scenario<RateManualStates, 2> {
   }
 };
 
+// --- the open_for level race (docs/reliability.md, "Not covered by the model") -------------------
+
+// A known, documented imprecision, not a passing scenario: a failed probe
+// re-opens the breaker at backoff level 1 (thread 0) while open_for(25)
+// replaces that open period (thread 1), which then waits it out and fails the
+// next probe. When open_for's CAS lands between the re-opener's CAS and its
+// record of level 1, open_for reads no level for the period it replaces and
+// its period starts at level 0: the ghost's rule (open_for keeps the level,
+// docs/01-semantics.md) is violated. ctest relacy.known.open_for_level passes
+// only while Relacy reports it (--expect-failure).
+struct OpenForLevel : Scenario<OpenForLevel, 2> {
+  OpenForLevel() : Scenario(backoff_config(Jitter::none)) {}
+  Ticket p;
+  void before() {
+    Ticket a = cb.acquire();
+    cb.record(a, Outcome::failure);
+    cb.advance(100);
+    p = cb.acquire();
+    RL_ASSERT(p.admitted && p.in == State::half_open);
+  }
+  void thread(unsigned index) {
+    if (index == 0) {
+      cb.record(p, Outcome::failure);
+    } else {
+      cb.open_for(25);
+      cb.advance(100);
+      Ticket q = cb.acquire();
+      if (q.admitted) cb.record(q, Outcome::failure);
+    }
+  }
+};
+
 using relacy_harness::Run;
 using relacy_harness::sim;
 
@@ -689,6 +721,8 @@ std::vector<Run> runs() {
        rl::sched_bound, 0, 4, sim<RateVsConsecutive>()},
       {"rate_reset", "a stale window's rate verdict racing force_open(); reset()", rl::sched_bound,
        0, 5, sim<RateReset>()},
+      {"open_for_level", "known race: open_for replacing a re-open before its level is recorded",
+       rl::sched_bound, 0, 2, sim<OpenForLevel>()},
       {"rate_manual_states", "rate trips racing metrics_only(); disable(); reset()",
        rl::sched_bound, 0, 4, sim<RateManualStates>()},
   };

@@ -1180,17 +1180,13 @@ class CircuitBreaker {
         verdict != detail::RateVerdict::slow_call_rate) {
       return false;
     }
-    std::uint64_t current = word_.load(std::memory_order_acquire);
-    detail::RecordDecision d;
-    // CAS loop: acq_rel on success publishes the transition (step 1 of the
-    // open-deadline protocol); acquire on failure to decide again on the
-    // fresh word (another outcome may have changed its counts, or tripped).
-    do {
-      d = detail::decide_rate_trip(Word{current}, epoch, failure);
-      if (d.stale) return false;
-    } while (!word_.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
-                                          std::memory_order_acquire));
-    after_transition(Word{current}, d.next);
+    // The trip's CAS loop is detail::trip_on_rate (its memory orders are
+    // commented there; the Relacy checks run it): open only while the word
+    // is still closed in `epoch`.
+    if (!detail::trip_on_rate(word_, epoch, failure,
+                              [this](Word from, Word to) noexcept { after_transition(from, to); })) {
+      return false;
+    }
     // After the transition (its deadline is published first): listeners hear
     // closed -> open, then the rate that caused it, once per trip (only the
     // thread whose CAS opened the breaker gets here).

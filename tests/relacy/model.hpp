@@ -109,7 +109,13 @@ struct Ghost {
   std::array<std::int64_t, max_epochs> opened_at{};  // per epoch: clock at the opening CAS
   std::array<bool, max_epochs> opened_unforced{};
   std::array<std::int64_t, max_epochs> period{};     // per epoch: the open period's length
-  std::array<unsigned, max_epochs> in_flight{};      // per half-open episode
+  std::array<unsigned, max_epochs> in_flight{};      // per half-open episode: probes not yet reported
+  std::array<unsigned, max_epochs> slots{};          // per half-open episode: probe slots held
+  std::array<bool, max_epochs> ratio_episode{};      // per half-open episode: closes on a ratio
+  std::array<unsigned, max_epochs> ratio_successes{};  // per success-ratio episode
+  std::array<unsigned, max_epochs> ratio_failures{};
+  std::array<bool, max_epochs> opened_from_closed_heard{};  // per epoch: closed -> open notified
+  std::array<unsigned, max_epochs> rate_events{};    // per epoch: rate events after its trip
   std::array<std::uint32_t, max_epochs> level{};     // per open epoch: the policy's re-open count
   std::array<std::uint32_t, max_epochs> used_level{};  // per open epoch: the level its period has
   std::array<std::int64_t, max_epochs> entered_at{}; // per half-open epoch: clock at its CAS
@@ -120,8 +126,8 @@ struct Ghost {
 };
 
 /// Who changed the word: an admission (expiry, probe slot, the half-open
-/// wait running out), an outcome, or a manual transition.
-enum class Cause { acquire, outcome, manual };
+/// wait running out), an outcome, a rate trip, or a manual transition.
+enum class Cause { acquire, outcome, rate, manual };
 
 /// One admitted (or rejected) call, as the Permit holds it.
 struct Ticket {
@@ -169,8 +175,17 @@ class ModelBreaker {
             took_slot = true;
             slot_epoch = g_.epoch;
             const unsigned n = ++g_.in_flight[g_.epoch];
-            RL_ASSERT(n <= limits.half_open_max_requests);
-            RL_ASSERT(to.probes() == n);
+            const unsigned held = ++g_.slots[g_.epoch];
+            if (g_.ratio_episode[g_.epoch]) {
+              // A success-ratio episode admits at most N probes that report
+              // (a reported success or failure keeps its slot).
+              RL_ASSERT(held <= Limits::ratio_episode_probes(limits.half_open_max_requests));
+              RL_ASSERT(held == n + g_.ratio_successes[g_.epoch] + g_.ratio_failures[g_.epoch]);
+            } else {
+              RL_ASSERT(n <= limits.half_open_max_requests);
+              RL_ASSERT(held == n);
+            }
+            RL_ASSERT(to.probes() == held);
           }
           publish(from, to);
         },
@@ -197,29 +212,68 @@ class ModelBreaker {
     RL_ASSERT(t.admitted && !t.done);
     t.done = true;
     ++g_.recorded;
-    bool returned_slot = false;
+    outcome_word(t, word_.load(std::memory_order::acquire), outcome, limits);
+  }
+
+  /// A closed (or metrics_only) outcome of a breaker with a sliding window
+  /// (CircuitBreaker::windowed_outcome_general): `rate_reached` is the
+  /// window's verdict after recording it (an input here: the window itself
+  /// is checked in relacy_windows.cpp); then the rate trip
+  /// (detail::trip_on_rate, closed permits only, as the breaker), and when
+  /// it did not open the breaker, the word (consecutive rule, volume).
+  /// Returns whether this call's rate trip opened the breaker. Permits of
+  /// other states go to record() (CircuitBreaker::finish).
+  bool record_windowed(Ticket& t, Outcome outcome, bool rate_reached) {
+    if (t.in != State::closed && t.in != State::metrics_only) {
+      record(t, outcome);
+      return false;
+    }
+    RL_ASSERT(t.admitted && !t.done);
+    t.done = true;
+    ++g_.recorded;
     const std::uint64_t current = word_.load(std::memory_order::acquire);
-    detail::apply_outcome(word_, current, t.epoch, t.in, outcome, limits,
-                          [&](StateWord from, StateWord to, bool transition) {
-                            // A stale outcome never changes the word.
-                            RL_ASSERT(t.true_epoch == g_.epoch);
-                            RL_ASSERT(transition == (to.epoch() != from.epoch()));
-                            // Nothing trips (nor changes) while disabled; a
-                            // metrics_only call only counts.
-                            RL_ASSERT(t.in != State::disabled);
-                            RL_ASSERT(t.in != State::metrics_only || !transition);
-                            if (t.in == State::half_open) {
-                              --g_.in_flight[t.true_epoch];
-                              returned_slot = true;
-                            }
-                            changed(from, to, Cause::outcome);
-                            // The word counts exactly this episode's probes in flight.
-                            if (to.state() == State::half_open && from.epoch() == to.epoch()) {
-                              RL_ASSERT(to.probes() == g_.in_flight[g_.epoch]);
-                            }
-                          });
-    // A probe of an earlier episode returns nothing to the current one.
-    if (t.in == State::half_open && !returned_slot) --g_.in_flight[t.true_epoch];
+    const StateWord w{current};
+    // The breaker's shortcut: an ignored or stale windowed outcome changes nothing.
+    if (outcome == Outcome::ignored || w.state() != t.in || w.epoch() != t.epoch) return false;
+    if (t.in == State::closed && rate_reached &&
+        trip_on_rate(t, outcome == Outcome::failure)) {
+      return true;
+    }
+    if (outcome == Outcome::success && detail::windowed_steady(w)) return false;
+    outcome_word(t, current, outcome, config_.limits);
+    return false;
+  }
+
+  /// CircuitBreaker::check_rates once the window said a rate is reached: the
+  /// shared detail::trip_on_rate, then the rate event (after the closed ->
+  /// open listener call, once per trip, only by the thread whose CAS opened).
+  bool trip_on_rate(const Ticket& t, bool failure) {
+    std::uint32_t opened = 0;
+    const bool tripped =
+        detail::trip_on_rate(word_, t.epoch, failure, [&](StateWord from, StateWord to) {
+          // A rate trip only from closed, in the permit's own closed period
+          // (never from a stale epoch, never from metrics_only or disabled).
+          RL_ASSERT(t.in == State::closed && from.state() == State::closed);
+          RL_ASSERT(t.true_epoch == g_.epoch);
+          RL_ASSERT(to.state() == State::open && !to.forced() && to.epoch() != from.epoch());
+          // The consecutive failures count the tripping outcome, as decide_record would.
+          RL_ASSERT(to.consecutive() ==
+                    (failure ? std::min<std::uint32_t>(from.consecutive() + 1,
+                                                       StateWord::consecutive_mask)
+                             : 0));
+          note(from, to, Cause::rate);
+          opened = g_.epoch;  // before publish(): its atomics let other threads run
+          publish(from, to);
+          // After a close the backoff is at 0: the period the opener
+          // computed is the base one (its length is checked in publish()).
+          RL_ASSERT(g_.level[opened] == 0 && g_.used_level[opened] == 0);
+        });
+    if (tripped) {
+      // The listeners heard closed -> open first; one rate event per trip.
+      RL_ASSERT(g_.opened_from_closed_heard[opened]);
+      RL_ASSERT(++g_.rate_events[opened] == 1);
+    }
+    return tripped;
   }
 
   /// CircuitBreaker::reset(): closed from every state (or already closed
@@ -276,7 +330,18 @@ class ModelBreaker {
     RL_ASSERT(w.bits() == g_.word || w.bits() == StateWord{g_.word}.with_deadline_published(true).bits());
     RL_ASSERT(g_.admitted == g_.recorded);
     for (unsigned e = 0; e < max_epochs; ++e) RL_ASSERT(g_.in_flight[e] == 0);
-    if (w.state() == State::half_open) RL_ASSERT(w.probes() == 0);
+    if (w.state() == State::half_open) {
+      // No probe in flight: a consecutive-successes episode holds no slot, a
+      // success-ratio one exactly its reported successes and failures.
+      if (w.ratio_episode()) {
+        RL_ASSERT(w.ratio_successes() == g_.ratio_successes[g_.epoch] &&
+                  w.ratio_failures() == g_.ratio_failures[g_.epoch]);
+        RL_ASSERT(w.probes() == w.ratio_successes() + w.ratio_failures());
+      } else {
+        RL_ASSERT(w.probes() == 0);
+      }
+      RL_ASSERT(w.probes() == g_.slots[g_.epoch]);
+    }
     // An open unforced word has its deadline published (the opener finished),
     // and so has a half-open word its maximum wait, when there is one.
     if (w.state() == State::open && !w.forced()) RL_ASSERT(w.deadline_published());
@@ -295,6 +360,83 @@ class ModelBreaker {
   }
 
  private:
+  // Permit::record's word part (detail::apply_outcome from `current`), with
+  // the ghost's checks of what it published.
+  void outcome_word(const Ticket& t, std::uint64_t current, Outcome outcome,
+                    const Limits& limits) {
+    bool returned = false;
+    detail::apply_outcome(word_, current, t.epoch, t.in, outcome, limits,
+                          [&](StateWord from, StateWord to, bool transition) {
+                            // A stale outcome never changes the word.
+                            RL_ASSERT(t.true_epoch == g_.epoch);
+                            RL_ASSERT(transition == (to.epoch() != from.epoch()));
+                            // Nothing trips (nor changes) while disabled; a
+                            // metrics_only call only counts.
+                            RL_ASSERT(t.in != State::disabled);
+                            RL_ASSERT(t.in != State::metrics_only || !transition);
+                            if (t.in == State::half_open) {
+                              returned = true;
+                              probe_reported(t, from, to, outcome, limits);
+                            }
+                            changed(from, to, Cause::outcome);
+                            // The word counts exactly this episode's probe slots held.
+                            if (to.state() == State::half_open && from.epoch() == to.epoch()) {
+                              RL_ASSERT(to.probes() == g_.slots[g_.epoch]);
+                            }
+                          });
+    if (t.in == State::half_open && !returned) {
+      // A probe outcome that changed nothing is stale: its episode is over
+      // (a fresh probe's outcome always changes the word: its slot or its
+      // counts). It returns nothing to the current episode.
+      RL_ASSERT(t.true_epoch != g_.epoch);
+      --g_.in_flight[t.true_epoch];
+    }
+  }
+
+  // A probe of the current episode reported (its CAS just published `to`):
+  // the episode's rule, decided by the ghost on its own counts.
+  void probe_reported(const Ticket& t, StateWord from, StateWord to, Outcome outcome,
+                      const Limits& limits) {
+    const std::uint32_t e = t.true_epoch;
+    --g_.in_flight[e];
+    if (!g_.ratio_episode[e]) {
+      --g_.slots[e];  // a consecutive-successes probe returns its slot
+      return;
+    }
+    RL_ASSERT(from.ratio_episode());
+    // The success-ratio rule (docs/01-semantics.md, "Success ratio"), with
+    // N probes and R required successes: closes exactly when R succeeded,
+    // opens again exactly when more than N - R failed (R can no longer be
+    // reached), an ignored probe gives its slot back and counts nothing.
+    const std::uint32_t n = Limits::ratio_episode_probes(limits.half_open_max_requests);
+    const std::uint32_t r = limits.ratio_required == 0 ? n : std::min(limits.ratio_required, n);
+    unsigned& s = g_.ratio_successes[e];
+    unsigned& f = g_.ratio_failures[e];
+    bool closes = false, reopens = false;
+    switch (outcome) {
+      case Outcome::ignored:
+        --g_.slots[e];
+        break;
+      case Outcome::success:
+        closes = ++s == r;
+        break;
+      case Outcome::failure:
+        reopens = ++f == n - r + 1;
+        break;
+    }
+    RL_ASSERT(s + f <= n && s <= r && f <= n - r + 1);
+    if (closes) {
+      RL_ASSERT(to.state() == State::closed && to.epoch() != from.epoch());
+    } else if (reopens) {
+      RL_ASSERT(to.state() == State::open && !to.forced() && to.epoch() != from.epoch());
+    } else {
+      RL_ASSERT(to.state() == State::half_open && to.epoch() == from.epoch());
+      RL_ASSERT(to.ratio_episode());
+      RL_ASSERT(to.ratio_successes() == s && to.ratio_failures() == f);
+      RL_ASSERT(to.probes() == g_.slots[e]);
+    }
+  }
+
   template <class Next>
   void manual(Next next_of) {
     detail::transition_word(word_, next_of, [this](StateWord from, StateWord to) {
@@ -375,6 +517,10 @@ class ModelBreaker {
       g_.level[g_.epoch] = level;
     }
     if (new_epoch && to.state() == State::half_open) {
+      // A new episode starts with no count (its ratio counts at zero) and
+      // its close rule fixed from the config of the admission that began it.
+      RL_ASSERT(to.consecutive() == 0);
+      g_.ratio_episode[g_.epoch] = to.ratio_episode();
       g_.entered_at[g_.epoch] = g_.now_ms;
       g_.wait_published[g_.epoch] = config_.policy.max_wait_in_half_open.count() > 0;
     }
@@ -421,7 +567,12 @@ class ModelBreaker {
           return end;
         },
         [this] { return std::chrono::ceil<ModelClock::duration>(config_.policy.max_wait_in_half_open); });
-    if (from.state() != to.state()) ++g_.notifications;  // the listener call
+    if (from.state() != to.state()) {
+      ++g_.notifications;  // the listener call
+      if (from.state() == State::closed && to.state() == State::open) {
+        g_.opened_from_closed_heard[epoch] = true;
+      }
+    }
   }
 
   Ghost& g_;

@@ -124,6 +124,32 @@ template <class WordAtomic, class OnPublished>
   on_published(StateWord{current}, d.next, d.transition);
 }
 
+/// A rate trip (`decide_rate_trip`): the sliding window of the closed period
+/// `epoch` reached a rate (the caller decided that on the window's counts)
+/// after an outcome (`failure`, or a success that brought the window to its
+/// gate). Opens the breaker only while the word is still closed in `epoch`:
+/// a verdict on an earlier closed period's window (stale) changes nothing,
+/// and neither does one when the word is no longer closed (an outcome or
+/// another rate trip opened it first, a manual transition). Returns whether
+/// this call opened it; then `on_change(from, to)` has run right after the
+/// CAS (the changer's step 2 and the listeners, as for every transition).
+template <class WordAtomic, class OnChange>
+[[gnu::always_inline]] inline bool trip_on_rate(WordAtomic& word, std::uint32_t epoch,
+                                                bool failure, OnChange&& on_change) noexcept {
+  std::uint64_t current = word.load(std::memory_order_acquire);
+  RecordDecision trip;
+  // CAS loop: acq_rel on success publishes the transition (step 1 of the
+  // open-deadline protocol); acquire on failure to decide again on the
+  // fresh word (another outcome may have changed its counts, or tripped).
+  do {
+    trip = decide_rate_trip(StateWord{current}, epoch, failure);
+    if (trip.stale) return false;
+  } while (!word.compare_exchange_weak(current, trip.next.bits(), std::memory_order_acq_rel,
+                                       std::memory_order_acquire));
+  on_change(StateWord{current}, trip.next);
+  return true;
+}
+
 /// A manual transition (`reset()`, `force_open()`, `disable()`,
 /// `metrics_only()`, `open_for()`): `next_of(word)` is the
 /// word to publish; a word equal to its input is no transition.

@@ -636,16 +636,16 @@ struct RateManualStates : Scenario<RateManualStates, 2> {
   }
 };
 
-// --- the open_for level race (docs/reliability.md, "Not covered by the model") -------------------
+// --- the open_for level race (docs/reliability.md, found by the model and fixed) -------------------
 
-// A known, documented imprecision, not a passing scenario: a failed probe
-// re-opens the breaker at backoff level 1 (thread 0) while open_for(25)
-// replaces that open period (thread 1), which then waits it out and fails the
-// next probe. When open_for's CAS lands between the re-opener's CAS and its
-// record of level 1, open_for reads no level for the period it replaces and
-// its period starts at level 0: the ghost's rule (open_for keeps the level,
-// docs/01-semantics.md) is violated. ctest relacy.known.open_for_level passes
-// only while Relacy reports it (--expect-failure).
+// A failed probe re-opens the breaker at backoff level 1 (thread 0) while
+// open_for(25) replaces that open period (thread 1), which then waits it out
+// and fails the next probe. open_for keeps the level (docs/01-semantics.md)
+// even when its CAS lands between the re-opener's CAS and its record of the
+// level: the level is in the open word from its CAS on. Before the fix (the
+// level only in the epoch-tagged record, written after the CAS) open_for read
+// no level there and restarted the backoff at 0; Relacy reported it at
+// iteration 8.
 struct OpenForLevel : Scenario<OpenForLevel, 2> {
   OpenForLevel() : Scenario(backoff_config(Jitter::none)) {}
   Ticket p;
@@ -721,7 +721,7 @@ std::vector<Run> runs() {
        rl::sched_bound, 0, 4, sim<RateVsConsecutive>()},
       {"rate_reset", "a stale window's rate verdict racing force_open(); reset()", rl::sched_bound,
        0, 5, sim<RateReset>()},
-      {"open_for_level", "known race: open_for replacing a re-open before its level is recorded",
+      {"open_for_level", "open_for replacing a re-open before its level is recorded keeps the level",
        rl::sched_bound, 0, 2, sim<OpenForLevel>()},
       {"rate_manual_states", "rate trips racing metrics_only(); disable(); reset()",
        rl::sched_bound, 0, 4, sim<RateManualStates>()},

@@ -37,7 +37,11 @@
 /// `exponential_backoff`), tagged with the open epoch, in a second atomic,
 /// before it publishes the deadline: the next opener (after the half-open
 /// episode that followed, which began only once D was set) reads it with
-/// acquire. The same "only while our epoch is current" CAS loop writes it.
+/// acquire, before its own CAS. The same "only while our epoch is current"
+/// CAS loop writes it. (The open word itself carries its level too, set
+/// before the opening CAS: a transition that replaces an open word, such as
+/// `open_for`, reads it there, never here, so it cannot miss a level not yet
+/// recorded. A half-open word has no room for it; hence this record.)
 ///
 /// `Atom` is the atomic template holding the deadline (`std::atomic` in the
 /// library; the Relacy checks in `tests/relacy/` pass an adapter over

@@ -402,7 +402,7 @@ TEST_CASE("an open word carries its backoff level in the count field, saturating
   CHECK(breaker::detail::after_open_for(open).level() == 0);  // the protocol sets the kept one
 }
 
-TEST_CASE("the protocol sets an opening word's backoff level before its CAS; open_for keeps it",
+TEST_CASE("the protocol sets an opening word's backoff level before its CAS and open_for keeps it",
           "[state-word][protocol][issue13]") {
   using breaker::detail::open_for_word;
   using breaker::detail::with_backoff;

@@ -98,6 +98,15 @@ template <class Deadline>
   return to.with_level(backoff_level(deadline, from, failed_episode));
 }
 
+/// `with_backoff` for the re-open after a failed half-open episode, out of
+/// line (cold: once per failed episode) so that the admission loop around
+/// it keeps its registers for the rejection path.
+template <class Deadline>
+[[gnu::noinline, gnu::cold]] StateWord reopened_word(const Deadline& deadline, StateWord from,
+                                                     StateWord to) noexcept {
+  return with_backoff(deadline, from, to, true);
+}
+
 /// `open_for()` / `open_until()`'s word (`after_open_for`), keeping the
 /// level of the period it replaces (`with_backoff`, not a failed episode).
 template <class Deadline>
@@ -138,8 +147,11 @@ template <class WordAtomic, class Deadline, class Now, class Refine, class OnCha
     AcquireDecision d = decide_acquire(w, limits, expired);
     if (d.next.bits() != current) {
       // Half-open back to open (its maximum wait ran out): the new open
-      // word carries its backoff level, a failed episode's (`with_backoff`).
-      d.next = with_backoff(deadline, w, d.next, true);
+      // word carries its backoff level, a failed episode's (`with_backoff`,
+      // out of line: this loop is also the rejection path while open).
+      if (d.next.epoch() != w.epoch() && d.next.state() == State::open) [[unlikely]] {
+        d.next = reopened_word(deadline, w, d.next);
+      }
       // CAS: acq_rel on success (a transition or a probe slot taken is
       // published to later loads); acquire on failure to decide again on
       // the fresh word (and its level).

@@ -98,9 +98,10 @@ template <class Deadline>
   return to.with_level(backoff_level(deadline, from, failed_episode));
 }
 
-/// `with_backoff` for the re-open after a failed half-open episode, out of
-/// line (cold: once per failed episode) so that the admission loop around
-/// it keeps its registers for the rejection path.
+/// `with_backoff` for the re-open after a half-open episode's maximum wait
+/// ran out, out of line (cold: at most once per episode). The admission loop
+/// still costs 4 instructions more per rejection than before the level moved
+/// into the word (register allocation; docs/reliability.md), inline or not.
 template <class Deadline>
 [[gnu::noinline, gnu::cold]] StateWord reopened_word(const Deadline& deadline, StateWord from,
                                                      StateWord to) noexcept {
@@ -148,7 +149,7 @@ template <class WordAtomic, class Deadline, class Now, class Refine, class OnCha
     if (d.next.bits() != current) {
       // Half-open back to open (its maximum wait ran out): the new open
       // word carries its backoff level, a failed episode's (`with_backoff`,
-      // out of line: this loop is also the rejection path while open).
+      // out of line, `reopened_word`).
       if (d.next.epoch() != w.epoch() && d.next.state() == State::open) [[unlikely]] {
         d.next = reopened_word(deadline, w, d.next);
       }

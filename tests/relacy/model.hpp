@@ -516,8 +516,13 @@ class ModelBreaker {
       }
       g_.level[g_.epoch] = level;
       // The open word carries that level from its CAS on (set before it),
-      // so that whoever replaces the word (open_for) keeps it.
-      RL_ASSERT(to.level() == level);
+      // so that whoever replaces the word (open_for) keeps it; a re-open by
+      // the admission rule (the half-open wait ran out) says "unknown", and
+      // its changer and any replacer derive it (the period-length check
+      // below and the replacer's own word check this one).
+      RL_ASSERT(to.level() == level ||
+                (to.level() == StateWord::level_unknown && from.state() == State::half_open &&
+                 own_period));
     }
     if (new_epoch && to.state() == State::half_open) {
       // A new episode starts with no count (its ratio counts at zero) and

@@ -668,6 +668,43 @@ struct OpenForLevel : Scenario<OpenForLevel, 2> {
   }
 };
 
+// The same race after a re-open by the admission rule: the half-open
+// episode's maximum wait (5 ms) ran out, so thread 0's admission re-opens at
+// level 1 with the word's level "unknown" (the pure rule reads no atomic); its
+// changer derives and records the level after the CAS. Thread 1's
+// open_for(25 ms) may replace that word before or after the record and must
+// keep level 1 (derived from the record of the period before the episode, +1,
+// or read from the re-open's own record); its next failed probe re-opens at
+// level 2. The held probe of the expired episode reports late (stale).
+struct OpenForAfterWait : Scenario<OpenForAfterWait, 2> {
+  OpenForAfterWait() : Scenario([] {
+    ModelConfig c = backoff_config(Jitter::none);
+    c.policy.max_wait_in_half_open = std::chrono::milliseconds{5};
+    return c;
+  }()) {}
+  Ticket p;
+  void before() {
+    Ticket a = cb.acquire();
+    cb.record(a, Outcome::failure);
+    cb.advance(10);
+    p = cb.acquire();
+    RL_ASSERT(p.admitted && p.in == State::half_open);
+    cb.advance(5);
+  }
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket r = cb.acquire();
+      if (r.admitted) cb.record(r, Outcome::failure);
+      cb.record(p, Outcome::success);
+    } else {
+      cb.open_for(25);
+      cb.advance(100);
+      Ticket q = cb.acquire();
+      if (q.admitted) cb.record(q, Outcome::failure);
+    }
+  }
+};
+
 using relacy_harness::Run;
 using relacy_harness::sim;
 
@@ -683,6 +720,9 @@ std::vector<Run> runs() {
        0, 5, sim<ResetForceOpen>()},
       {"stale_after_wrap", "an old permit's failure racing four transitions (issue 8 bug 2)",
        rl::sched_bound, 0, 6, sim<StaleAfterWrap>()},
+      {"open_for_after_wait",
+       "open_for replacing a re-open by the half-open wait (its level derived) keeps the level",
+       rl::sched_bound, 0, 2, sim<OpenForAfterWait>()},
       {"open_for", "open_for() racing an opening failure, the expiry and a probe",
        rl::sched_bound, 0, 3, sim<OpenFor>()},
       {"probe_episodes", "a hung probe of an earlier episode (issue 8 bug 7)", rl::sched_full, 0,

@@ -390,7 +390,8 @@ TEST_CASE("an open word carries its backoff level in the count field, saturating
   CHECK(open.with_deadline_published(true).level() == 5);  // the opener's D keeps it
   CHECK(open.with_level(0x1'0000).level() == StateWord::level_max);
   CHECK(open.with_level(0xFFFF'FFFF).level() == StateWord::level_max);
-  CHECK(StateWord::level_max == 0xFFFF);
+  CHECK(StateWord::level_max == 0xFFFE);
+  CHECK(open.with_level(StateWord::level_unknown).level() == StateWord::level_unknown);
   // Every transition out of the open word clears it: the level never leaks
   // into a half-open episode's probes or a closed volume.
   const AcquireDecision probe = decide_acquire(open.with_deadline_published(true), limits, true);
@@ -453,4 +454,39 @@ TEST_CASE("the protocol sets an opening word's backoff level before its CAS and 
   CHECK(open_for_word(deadline, forced) == forced);
   CHECK(with_backoff(deadline, open, open.with_deadline_published(true), true) ==
         open.with_deadline_published(true));
+}
+
+TEST_CASE("a re-open after the half-open wait ran out has its level derived, before and after its record",
+          "[state-word][protocol][issue13]") {
+  using breaker::detail::open_for_word;
+  using Deadline = breaker::detail::OpenDeadline<std::chrono::steady_clock>;
+  Deadline deadline{std::chrono::steady_clock::time_point{}};
+
+  // An open period (epoch 8) at level 3, recorded by its opener; its
+  // half-open episode (epoch 9) publishes a maximum wait that runs out.
+  const StateWord open = StateWord{}.enter(State::open).with_epoch(7).enter(State::open).with_level(3);
+  REQUIRE(open.epoch() == 8);
+  std::atomic<std::uint64_t> word{open.bits()};
+  deadline.record_level(word, open, 3);
+  const StateWord half_open =
+      decide_acquire(open.with_deadline_published(true), limits, true).next.with_deadline_published(true);
+  REQUIRE(half_open.state() == State::half_open);
+  const auto reopen = decide_acquire(half_open, limits, true);
+  REQUIRE(reopen.next.state() == State::open);
+  REQUIRE(reopen.next.epoch() == 10);
+  // The pure rule reads no atomic: the level is "unknown" in the word.
+  CHECK(reopen.next.level() == StateWord::level_unknown);
+  // Before its changer records it: derived from epoch 8's record, + 1.
+  CHECK(deadline.reopened_level(10) == 4);
+  CHECK(open_for_word(deadline, reopen.next).level() == 4);
+  // After the record (the changer computed 4 too): read as it is.
+  word.store(reopen.next.bits());
+  deadline.record_level(word, reopen.next, 4);
+  CHECK(deadline.reopened_level(10) == 4);
+  CHECK(open_for_word(deadline, reopen.next).level() == 4);
+  // A newer record (the word has moved on): 0, and the replacer's CAS fails.
+  const StateWord newer = reopen.next.enter(State::open).enter(State::open).with_level(7);
+  word.store(newer.bits());
+  deadline.record_level(word, newer, 7);
+  CHECK(deadline.reopened_level(10) == 0);
 }

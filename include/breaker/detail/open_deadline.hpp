@@ -163,6 +163,25 @@ class OpenDeadline {
     return static_cast<std::uint32_t>(l);
   }
 
+  /// The level of the open epoch `epoch` whose word says `level_unknown` (a
+  /// half-open episode, epoch - 1, whose maximum wait ran out re-opened it;
+  /// the open period before that episode is epoch - 2): its own record when
+  /// its changer has written it, else the record of epoch - 2 plus one (what
+  /// the changer computes). One load decides: the record is never older than
+  /// epoch - 2's (the half-open word was published after that record, and
+  /// the caller read a newer word with acquire); a newer one than `epoch`'s
+  /// means the word moved on, and the caller's CAS fails (0 then).
+  std::uint32_t reopened_level(std::uint32_t epoch) const noexcept {
+    // acquire: pairs with record_level()'s release (via the word's CAS chain).
+    const std::uint64_t l = level_.load(std::memory_order_acquire);
+    const auto level = static_cast<std::uint32_t>(l);
+    if ((l >> 32) == (epoch & StateWord::epoch_mask)) return level;
+    if ((l >> 32) == ((epoch - 2) & StateWord::epoch_mask)) {
+      return level < StateWord::level_max ? level + 1 : level;
+    }
+    return 0;
+  }
+
   /// Records `level` for the open word `opened`, while its epoch is current.
   /// Call before publishing the word's deadline.
   void record_level(const Atom<std::uint64_t>& word, StateWord opened,

@@ -79,6 +79,7 @@ template <class Deadline>
   std::uint32_t level = 0;
   if (from.state() == State::open) {
     level = from.level();
+    if (level == StateWord::level_unknown) [[unlikely]] level = deadline.reopened_level(from.epoch());
   } else if (from.state() == State::half_open) {
     level = deadline.level_of((from.epoch() - 1) & StateWord::epoch_mask);
     if (failed_episode && level < StateWord::level_max) ++level;
@@ -96,16 +97,6 @@ template <class Deadline>
                                                      StateWord to, bool failed_episode) noexcept {
   if (from.epoch() == to.epoch() || !needs_open_deadline(to)) return to;
   return to.with_level(backoff_level(deadline, from, failed_episode));
-}
-
-/// `with_backoff` for the re-open after a half-open episode's maximum wait
-/// ran out, out of line (cold: at most once per episode). The admission loop
-/// still costs 4 instructions more per rejection than before the level moved
-/// into the word (register allocation; docs/reliability.md), inline or not.
-template <class Deadline>
-[[gnu::noinline, gnu::cold]] StateWord reopened_word(const Deadline& deadline, StateWord from,
-                                                     StateWord to) noexcept {
-  return with_backoff(deadline, from, to, true);
 }
 
 /// `open_for()` / `open_until()`'s word (`after_open_for`), keeping the
@@ -145,14 +136,12 @@ template <class WordAtomic, class Deadline, class Now, class Refine, class OnCha
         refined = true;
       }
     }
-    AcquireDecision d = decide_acquire(w, limits, expired);
+    const AcquireDecision d = decide_acquire(w, limits, expired);
     if (d.next.bits() != current) {
-      // Half-open back to open (its maximum wait ran out): the new open
-      // word carries its backoff level, a failed episode's (`with_backoff`,
-      // out of line, `reopened_word`).
-      if (d.next.epoch() != w.epoch() && d.next.state() == State::open) [[unlikely]] {
-        d.next = reopened_word(deadline, w, d.next);
-      }
+      // (Half-open back to open, its maximum wait run out: the open word's
+      // level is `level_unknown`, derived after the CAS by start_deadline
+      // and by a replacer from the level record; no code here, so that a
+      // rejection's loop stays as it was.)
       // CAS: acq_rel on success (a transition or a probe slot taken is
       // published to later loads); acquire on failure to decide again on
       // the fresh word (and its level).
@@ -269,7 +258,11 @@ template <class WordAtomic, class Deadline, class Now, class EndOf, class HalfOp
   if (from.epoch() == to.epoch()) return;
   if (needs_open_deadline(to)) {
     const auto t = now();
-    const std::uint32_t level = to.level();
+    // The level set before the CAS; a re-open by the admission rule (its
+    // wait ran out) has it unknown: the failed episode's, from the record of
+    // the open period before it (`from` is that episode's half-open word).
+    std::uint32_t level = to.level();
+    if (level == StateWord::level_unknown) [[unlikely]] level = backoff_level(deadline, from, true);
     // Recorded before the deadline is published: the next opener (after the
     // half-open episode that starts only once D is set) reads it
     // (`backoff_level`); whoever replaces this open word reads the word's.

@@ -81,7 +81,12 @@ class StateWord {
   /// The volume saturates here: at least any `minimum_request_threshold`.
   static constexpr std::uint32_t volume_max = CircuitBreakerConfig::max_count;
   /// The backoff level of an open word saturates here.
-  static constexpr std::uint32_t level_max = static_cast<std::uint32_t>(count_mask);
+  static constexpr std::uint32_t level_max = static_cast<std::uint32_t>(count_mask) - 1;
+  /// The level of an open word made by the pure admission rule (a half-open
+  /// episode's maximum wait ran out): not known to `decide_acquire`, which
+  /// reads no atomic. Its changer derives it after its CAS, and `open_for`
+  /// from the level record (`OpenDeadline::reopened_level`).
+  static constexpr std::uint32_t level_unknown = static_cast<std::uint32_t>(count_mask);
 
   static_assert(CircuitBreakerConfig::max_count <= consecutive_mask);
   static_assert(CircuitBreakerConfig::max_count <= count_mask);
@@ -126,9 +131,10 @@ class StateWord {
   constexpr StateWord with_volume(std::uint32_t v) const noexcept {
     return set(count_shift, count_mask, v);
   }
-  /// Sets the backoff level of an open word (saturating at `level_max`).
+  /// Sets the backoff level of an open word (saturating at `level_max`;
+  /// `level_unknown` is kept as it is).
   constexpr StateWord with_level(std::uint32_t v) const noexcept {
-    return set(count_shift, count_mask, v < level_max ? v : level_max);
+    return set(count_shift, count_mask, v <= level_unknown ? v : level_max);
   }
   /// Sets the probe slots, keeping the episode's ratio bit.
   constexpr StateWord with_probes(std::uint32_t v) const noexcept {
@@ -283,7 +289,8 @@ constexpr AcquireDecision decide_acquire(StateWord w, const Limits& l,
               State::half_open};
     case State::half_open: {
       if (half_open_may_expire(w) && deadline_passed) {
-        return {false, w.enter(State::open), State::half_open};
+        return {false, w.enter(State::open).with_level(StateWord::level_unknown),
+                State::half_open};
       }
       const std::uint32_t limit = w.ratio_episode()
                                       ? Limits::ratio_episode_probes(l.half_open_max_requests)

@@ -40,6 +40,12 @@
 ///    readers load it with acquire.
 ///  - the rules: `rules_` store (release) after `current_`; a call that
 ///    loads the new rules (acquire) also sees the slot of their config.
+///
+/// `Atom` is the atomic template of every field (`std::atomic` in the
+/// library, `ConfigCell`; the Relacy checks in tests/relacy/relacy_config.cpp
+/// instantiate this very code on an adapter over `rl::atomic` and check the
+/// promises above under every value the C++ memory model lets each load
+/// return; see docs/reliability.md, "The config cell under Relacy").
 
 #include "breaker/config.hpp"
 #include "breaker/detail/config_codec.hpp"
@@ -109,16 +115,18 @@ class Rules {
   std::uint64_t bits_;
 };
 
-/// A breaker's config: the rule word for calls, the full config for the rest.
-class ConfigCell {
+/// A breaker's config: the rule word for calls, the full config for the rest
+/// (`ConfigCell`; `Atom` as in the file comment).
+template <template <class> class Atom = std::atomic>
+class BasicConfigCell {
  public:
-  explicit ConfigCell(const CircuitBreakerConfig& config) noexcept
+  explicit BasicConfigCell(const CircuitBreakerConfig& config) noexcept
       : rules_(Rules::from(config).bits()) {
     write_slot(inline_, config);
   }
 
-  ConfigCell(const ConfigCell&) = delete;
-  ConfigCell& operator=(const ConfigCell&) = delete;
+  BasicConfigCell(const BasicConfigCell&) = delete;
+  BasicConfigCell& operator=(const BasicConfigCell&) = delete;
 
   /// The rules of the current config (one load).
   Rules rules() const noexcept { return Rules{rules_.load(std::memory_order_acquire)}; }
@@ -159,7 +167,7 @@ class ConfigCell {
   void store(const CircuitBreakerConfig& config) noexcept {
     // relaxed: only writers store it, and they are serialised.
     Slot* const current = current_.load(std::memory_order_relaxed);
-    assert(spare_ != nullptr && "ConfigCell::store before reserve");
+    assert(spare_ != nullptr && "BasicConfigCell::store before reserve");
     Slot& next = current == &inline_ ? *spare_ : inline_;
     write_slot(next, config);
     // release: a reader that sees the new pointer sees the slot it names
@@ -169,12 +177,23 @@ class ConfigCell {
     rules_.store(Rules::from(config).bits(), std::memory_order_release);
   }
 
- private:
-  static_assert(std::is_trivially_copyable_v<CircuitBreakerConfig>);
+  /// The number of 64-bit data words in a slot.
   static constexpr std::size_t words =
       packed ? ConfigCodec::words : (sizeof(CircuitBreakerConfig) + 7) / 8;
   using Words = std::array<std::uint64_t, words>;
 
+  /// One slot (public for the Relacy checks, which read the latest value of
+  /// each atomic; nothing else touches a slot).
+  struct Slot {
+    Atom<std::uint64_t> version{0};  // odd while being written
+    std::array<Atom<std::uint64_t>, words> data{};
+  };
+
+  /// The atomics themselves (the Relacy checks read their ghosts).
+  const Atom<std::uint64_t>& rules_atomic() const noexcept { return rules_; }
+  const Atom<Slot*>& current_atomic() const noexcept { return current_; }
+
+  /// A config's slot contents (the Relacy checks compare slots with them).
   static Words to_words(const CircuitBreakerConfig& config) noexcept {
     if constexpr (packed) {
       return ConfigCodec::encode(config);
@@ -184,6 +203,10 @@ class ConfigCell {
       return copy;
     }
   }
+
+ private:
+  static_assert(std::is_trivially_copyable_v<CircuitBreakerConfig>);
+
   static CircuitBreakerConfig from_words(const Words& copy) noexcept {
     if constexpr (packed) {
       return ConfigCodec::decode(copy);
@@ -193,11 +216,6 @@ class ConfigCell {
       return config;
     }
   }
-
-  struct Slot {
-    std::atomic<std::uint64_t> version{0};  // odd while being written
-    std::array<std::atomic<std::uint64_t>, words> data{};
-  };
 
   static void write_slot(Slot& slot, const CircuitBreakerConfig& config) noexcept {
     const Words copy = to_words(config);
@@ -211,12 +229,15 @@ class ConfigCell {
     slot.version.store(version + 2, std::memory_order_release);
   }
 
-  std::atomic<std::uint64_t> rules_;
+  Atom<std::uint64_t> rules_;
   // The current slot: &inline_ or spare_.get(); never null.
-  std::atomic<Slot*> current_{&inline_};
+  Atom<Slot*> current_{&inline_};
   // The second slot, allocated by reserve(); writers only.
   std::unique_ptr<Slot> spare_;
   Slot inline_{};
 };
+
+/// The library's config cell.
+using ConfigCell = BasicConfigCell<>;
 
 }  // namespace breaker::detail

@@ -14,9 +14,12 @@
 ///    pointer to the current slot. The writer (updates are serialised by the
 ///    caller) fills the slot that is not current, then publishes a pointer to
 ///    it. A reader copies the current slot and checks that its version did
-///    not move while it copied; if it did (two updates overtook it), it loads
-///    the pointer again and retries. Readers never wait for a writer: a
-///    stalled writer is always filling the slot that is not current.
+///    not move while it copied and that the slot is still the current one;
+///    if not (two updates overtook it, or it copied a slot being prepared
+///    for the next update through a stale pointer), it loads the pointer
+///    again and retries. So a reader's copies never go back in time: after
+///    config k it never gets an older one. Readers never wait for a writer:
+///    a stalled writer is always filling the slot that is not current.
 /// All fields are atomics, so a racing copy is a retried copy, never a data
 /// race. Used for `config()`, the open duration and `call_timeout`.
 ///
@@ -35,7 +38,8 @@
 ///    slot; `spare_` itself is read and written by writers only.
 ///  - a slot's contents: odd version (relaxed), every data word (release),
 ///    even version (release); readers load the version (acquire), the words
-///    (acquire) and the version again (relaxed, after the acquire loads).
+///    (acquire), the version again and `current_` again (both relaxed,
+///    after the acquire loads).
 ///  - the current slot: `current_` store (release) after the slot is filled;
 ///    readers load it with acquire.
 ///  - the rules: `rules_` store (release) after `current_`; a call that
@@ -44,8 +48,9 @@
 /// `Atom` is the atomic template of every field (`std::atomic` in the
 /// library, `ConfigCell`; the Relacy checks in tests/relacy/relacy_config.cpp
 /// instantiate this very code on an adapter over `rl::atomic` and check the
-/// promises above under every value the C++ memory model lets each load
-/// return; see docs/reliability.md, "The config cell under Relacy").
+/// promises above, in each execution they explore, under the values the C++
+/// memory model lets each load return; see docs/reliability.md, "The config
+/// cell under Relacy").
 
 #include "breaker/config.hpp"
 #include "breaker/detail/config_codec.hpp"
@@ -115,6 +120,17 @@ class Rules {
   std::uint64_t bits_;
 };
 
+/// What a reader of the cell does before it retries a copy, for the atomic
+/// template `Atom`: nothing for `std::atomic` (the hardware makes the
+/// writer's stores visible in finite time). The Relacy checks specialise it
+/// to tell Relacy the thread spins (`rl::yield`), which models that: without
+/// it, Relacy may let a retrying reader load the same stale value forever
+/// and report a livelock no real machine has.
+template <template <class> class Atom>
+struct ConfigRetryHint {
+  static void before_retry() noexcept {}
+};
+
 /// A breaker's config: the rule word for calls, the full config for the rest
 /// (`ConfigCell`; `Atom` as in the file comment).
 template <template <class> class Atom = std::atomic>
@@ -131,7 +147,8 @@ class BasicConfigCell {
   /// The rules of the current config (one load).
   Rules rules() const noexcept { return Rules{rules_.load(std::memory_order_acquire)}; }
 
-  /// A copy of the current config, old or new, never a mix. Lock-free.
+  /// A copy of the current config, old or new, never a mix, and never older
+  /// than a copy (or the rules, `rules()`) this thread got before. Lock-free.
   CircuitBreakerConfig load() const noexcept {
     Words copy{};
     for (;;) {
@@ -145,8 +162,20 @@ class BasicConfigCell {
         // cannot move before them, so a copy that raced a writer sees the
         // version changed.
         for (std::size_t i = 0; i < words; ++i) copy[i] = slot.data[i].load(std::memory_order_acquire);
-        if (slot.version.load(std::memory_order_relaxed) == version) break;
+        // The slot still current too: a reader whose pointer was stale may
+        // have copied, whole, the slot the writer filled for the next update
+        // but has not published yet; returning it, then the current (older)
+        // config at the next load, would go back in time (found by the
+        // Relacy checks, tests/relacy/relacy_config.cpp). relaxed: the
+        // acquire load of the version that saw the filled slot synchronises
+        // with the writer, so this load sees at least the pointer stored
+        // before that slot was refilled (the other slot: retry).
+        if (slot.version.load(std::memory_order_relaxed) == version &&
+            current_.load(std::memory_order_relaxed) == &slot) {
+          break;
+        }
       }
+      ConfigRetryHint<Atom>::before_retry();
     }
     return from_words(copy);
   }

@@ -124,8 +124,8 @@ struct CountersScenario : rl::test_suite<Derived, Threads> {
 
   Claims claims;
   Counters counters;
-  // Ghosts (plain variables: Relacy switches threads only at atomic
-  // operations, so each update between two of them is atomic to the others).
+  // Ghosts (plain variables: Relacy switches threads only just before an
+  // atomic or mutex operation, so the code between two of them is one step).
   std::array<unsigned, Threads> slot_of{};            // each thread's slot, or none
   std::array<int, Exclusive> owner{};                 // each exclusive slot's owner
   std::array<std::array<std::uint64_t, kinds>, slots> made{};  // increments started per slot
@@ -157,14 +157,18 @@ struct CountersScenario : rl::test_suite<Derived, Threads> {
     slot_of[me] = s;
   }
 
+  // (The ghost follows the atomic operation it mirrors: Relacy switches
+  // threads just before each operation, so the code between one operation and
+  // the next runs as one step with the first. A ghost owner cleared before the
+  // release's fetch_and would show the slot free while its bit is still set.)
   void release(unsigned me) {
     const unsigned s = slot_of[me];
-    slot_of[me] = none;
     if (s < Exclusive) {
       RL_ASSERT(owner[s] == static_cast<int>(me));
-      owner[s] = no_owner;
       claims.release(s);
+      owner[s] = no_owner;
     }
+    slot_of[me] = none;
   }
 
   void begin(unsigned me, Kind kind) {

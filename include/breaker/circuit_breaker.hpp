@@ -165,7 +165,10 @@ class CircuitBreaker {
   const std::string& name() const noexcept { return name_; }
 
   /// A copy of the current config (the old or the new one while an
-  /// `update_config` runs, never a mix). Lock-free.
+  /// `update_config` runs, never a mix). Lock-free. Copies never go back in
+  /// time: once a thread's `config()` returned a config, its later calls
+  /// return that one or a newer one (checked under Relacy,
+  /// docs/reliability.md).
   CircuitBreakerConfig config() const noexcept { return config_.load(); }
 
   /// Replaces the config and keeps the state and counts. Counts already past a

@@ -14,9 +14,12 @@
 ///    pointer to the current slot. The writer (updates are serialised by the
 ///    caller) fills the slot that is not current, then publishes a pointer to
 ///    it. A reader copies the current slot and checks that its version did
-///    not move while it copied; if it did (two updates overtook it), it loads
-///    the pointer again and retries. Readers never wait for a writer: a
-///    stalled writer is always filling the slot that is not current.
+///    not move while it copied and that the slot is still the current one;
+///    if not (two updates overtook it, or it copied a slot being prepared
+///    for the next update through a stale pointer), it loads the pointer
+///    again and retries. So a reader's copies never go back in time: after
+///    config k it never gets an older one. Readers never wait for a writer:
+///    a stalled writer is always filling the slot that is not current.
 /// All fields are atomics, so a racing copy is a retried copy, never a data
 /// race. Used for `config()`, the open duration and `call_timeout`.
 ///
@@ -35,11 +38,19 @@
 ///    slot; `spare_` itself is read and written by writers only.
 ///  - a slot's contents: odd version (relaxed), every data word (release),
 ///    even version (release); readers load the version (acquire), the words
-///    (acquire) and the version again (relaxed, after the acquire loads).
+///    (acquire), the version again and `current_` again (both relaxed,
+///    after the acquire loads).
 ///  - the current slot: `current_` store (release) after the slot is filled;
 ///    readers load it with acquire.
 ///  - the rules: `rules_` store (release) after `current_`; a call that
 ///    loads the new rules (acquire) also sees the slot of their config.
+///
+/// `Atom` is the atomic template of every field (`std::atomic` in the
+/// library, `ConfigCell`; the Relacy checks in tests/relacy/relacy_config.cpp
+/// instantiate this very code on an adapter over `rl::atomic` and check the
+/// promises above, in each execution they explore, under the values the C++
+/// memory model lets each load return; see docs/reliability.md, "The config
+/// cell under Relacy").
 
 #include "breaker/config.hpp"
 #include "breaker/detail/config_codec.hpp"
@@ -109,21 +120,35 @@ class Rules {
   std::uint64_t bits_;
 };
 
-/// A breaker's config: the rule word for calls, the full config for the rest.
-class ConfigCell {
+/// What a reader of the cell does before it retries a copy, for the atomic
+/// template `Atom`: nothing for `std::atomic` (the hardware makes the
+/// writer's stores visible in finite time). The Relacy checks specialise it
+/// to tell Relacy the thread spins (`rl::yield`), which models that: without
+/// it, Relacy may let a retrying reader load the same stale value forever
+/// and report a livelock no real machine has.
+template <template <class> class Atom>
+struct ConfigRetryHint {
+  static void before_retry() noexcept {}
+};
+
+/// A breaker's config: the rule word for calls, the full config for the rest
+/// (`ConfigCell`; `Atom` as in the file comment).
+template <template <class> class Atom = std::atomic>
+class BasicConfigCell {
  public:
-  explicit ConfigCell(const CircuitBreakerConfig& config) noexcept
+  explicit BasicConfigCell(const CircuitBreakerConfig& config) noexcept
       : rules_(Rules::from(config).bits()) {
     write_slot(inline_, config);
   }
 
-  ConfigCell(const ConfigCell&) = delete;
-  ConfigCell& operator=(const ConfigCell&) = delete;
+  BasicConfigCell(const BasicConfigCell&) = delete;
+  BasicConfigCell& operator=(const BasicConfigCell&) = delete;
 
   /// The rules of the current config (one load).
   Rules rules() const noexcept { return Rules{rules_.load(std::memory_order_acquire)}; }
 
-  /// A copy of the current config, old or new, never a mix. Lock-free.
+  /// A copy of the current config, old or new, never a mix, and never older
+  /// than a copy (or the rules, `rules()`) this thread got before. Lock-free.
   CircuitBreakerConfig load() const noexcept {
     Words copy{};
     for (;;) {
@@ -137,8 +162,20 @@ class ConfigCell {
         // cannot move before them, so a copy that raced a writer sees the
         // version changed.
         for (std::size_t i = 0; i < words; ++i) copy[i] = slot.data[i].load(std::memory_order_acquire);
-        if (slot.version.load(std::memory_order_relaxed) == version) break;
+        // The slot still current too: a reader whose pointer was stale may
+        // have copied, whole, the slot the writer filled for the next update
+        // but has not published yet; returning it, then the current (older)
+        // config at the next load, would go back in time (found by the
+        // Relacy checks, tests/relacy/relacy_config.cpp). relaxed: the
+        // acquire load of the version that saw the filled slot synchronises
+        // with the writer, so this load sees at least the pointer stored
+        // before that slot was refilled (the other slot: retry).
+        if (slot.version.load(std::memory_order_relaxed) == version &&
+            current_.load(std::memory_order_relaxed) == &slot) {
+          break;
+        }
       }
+      ConfigRetryHint<Atom>::before_retry();
     }
     return from_words(copy);
   }
@@ -159,7 +196,7 @@ class ConfigCell {
   void store(const CircuitBreakerConfig& config) noexcept {
     // relaxed: only writers store it, and they are serialised.
     Slot* const current = current_.load(std::memory_order_relaxed);
-    assert(spare_ != nullptr && "ConfigCell::store before reserve");
+    assert(spare_ != nullptr && "BasicConfigCell::store before reserve");
     Slot& next = current == &inline_ ? *spare_ : inline_;
     write_slot(next, config);
     // release: a reader that sees the new pointer sees the slot it names
@@ -169,12 +206,23 @@ class ConfigCell {
     rules_.store(Rules::from(config).bits(), std::memory_order_release);
   }
 
- private:
-  static_assert(std::is_trivially_copyable_v<CircuitBreakerConfig>);
+  /// The number of 64-bit data words in a slot.
   static constexpr std::size_t words =
       packed ? ConfigCodec::words : (sizeof(CircuitBreakerConfig) + 7) / 8;
   using Words = std::array<std::uint64_t, words>;
 
+  /// One slot (public for the Relacy checks, which read the latest value of
+  /// each atomic; nothing else touches a slot).
+  struct Slot {
+    Atom<std::uint64_t> version{0};  // odd while being written
+    std::array<Atom<std::uint64_t>, words> data{};
+  };
+
+  /// The atomics themselves (the Relacy checks read their ghosts).
+  const Atom<std::uint64_t>& rules_atomic() const noexcept { return rules_; }
+  const Atom<Slot*>& current_atomic() const noexcept { return current_; }
+
+  /// A config's slot contents (the Relacy checks compare slots with them).
   static Words to_words(const CircuitBreakerConfig& config) noexcept {
     if constexpr (packed) {
       return ConfigCodec::encode(config);
@@ -184,6 +232,10 @@ class ConfigCell {
       return copy;
     }
   }
+
+ private:
+  static_assert(std::is_trivially_copyable_v<CircuitBreakerConfig>);
+
   static CircuitBreakerConfig from_words(const Words& copy) noexcept {
     if constexpr (packed) {
       return ConfigCodec::decode(copy);
@@ -193,11 +245,6 @@ class ConfigCell {
       return config;
     }
   }
-
-  struct Slot {
-    std::atomic<std::uint64_t> version{0};  // odd while being written
-    std::array<std::atomic<std::uint64_t>, words> data{};
-  };
 
   static void write_slot(Slot& slot, const CircuitBreakerConfig& config) noexcept {
     const Words copy = to_words(config);
@@ -211,12 +258,15 @@ class ConfigCell {
     slot.version.store(version + 2, std::memory_order_release);
   }
 
-  std::atomic<std::uint64_t> rules_;
+  Atom<std::uint64_t> rules_;
   // The current slot: &inline_ or spare_.get(); never null.
-  std::atomic<Slot*> current_{&inline_};
+  Atom<Slot*> current_{&inline_};
   // The second slot, allocated by reserve(); writers only.
   std::unique_ptr<Slot> spare_;
   Slot inline_{};
 };
+
+/// The library's config cell.
+using ConfigCell = BasicConfigCell<>;
 
 }  // namespace breaker::detail

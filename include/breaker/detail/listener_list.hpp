@@ -6,6 +6,19 @@
 /// (events): copy-on-write under a mutex that is held only to swap or copy a
 /// pointer; listeners run unlocked. The mutex and the list live in a block
 /// allocated by the first `add()`, so a breaker nobody listens to pays 16 bytes.
+///
+/// What a notification promises: it calls the listeners of one list, the
+/// latest one its copy of the pointer (under the mutex) saw, so every
+/// listener whose `add()` happened before the notification began (and was not
+/// removed before it began) is called, once; a listener `remove()`d while a
+/// notification is under way (it copied the list before the removal) may
+/// still be called by it, once, as `remove_listener` says. The entries a
+/// notification iterates stay alive until it is done (its copy of the
+/// shared_ptr).
+///
+/// `Atom` (the atomic template) and `Mutex` default to `std::atomic` and
+/// `std::mutex`; the Relacy checks run this very code on `rl::atomic` and
+/// `rl::mutex` (tests/relacy/relacy_lists.cpp).
 
 #include "breaker/events.hpp"
 
@@ -18,7 +31,7 @@
 
 namespace breaker::detail {
 
-template <class Event>
+template <class Event, template <class> class Atom = std::atomic, class Mutex = std::mutex>
 class BasicListenerList {
  public:
   using Listener = std::function<void(const Event&)>;
@@ -83,7 +96,7 @@ class BasicListenerList {
  private:
   using Entries = std::vector<std::pair<ListenerId, Listener>>;
   struct Impl {
-    mutable std::mutex mutex;
+    mutable Mutex mutex;
     std::shared_ptr<const Entries> listeners;
     ListenerId last_id = 0;
   };
@@ -102,8 +115,8 @@ class BasicListenerList {
     return *impl;
   }
 
-  std::atomic<Impl*> impl_{nullptr};
-  std::atomic<bool> any_{false};
+  Atom<Impl*> impl_{nullptr};
+  Atom<bool> any_{false};
 };
 
 /// The state-change listeners of a breaker.

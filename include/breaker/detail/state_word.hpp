@@ -41,7 +41,9 @@
 ///    at `level_max`. Set by the protocol before the CAS that opens
 ///    (`detail/protocol.hpp`, `with_backoff`): 0 for a trip from closed, the
 ///    replaced period's for `open_for`; a forced-open word has 0 (it never
-///    expires). The opener's clock read and deadline come after the CAS; the
+///    expires); `level_unknown` for the re-open the pure admission rule makes
+///    when a half-open wait runs out (`decide_acquire` reads no atomic: the
+///    protocol derives that level, `OpenDeadline::reopened_level`). The opener's clock read and deadline come after the CAS; the
 ///    level is in the word from the start, so a transition that replaces the
 ///    word (an `open_for`) can never miss it.
 ///    Volume, probes and level are the same bits: each state uses one of

@@ -336,14 +336,15 @@ class CircuitBreaker {
   /// until `reset()`. A negative `d` counts as zero. Calls in flight become
   /// stale. Thread safety: any thread, lock-free; listeners run on this thread.
   void open_for(duration d) noexcept {
-    transition_to(detail::after_open_for,
+    transition_to([this](Word w) noexcept { return detail::open_for_word(deadline_, w); },
                   [d](time_point now) { return now + (d < duration::zero() ? duration::zero() : d); });
   }
 
   /// Like `open_for`, but half-open at `t` on the breaker's clock (a `t` in
   /// the past: half-open at the next call).
   void open_until(time_point t) noexcept {
-    transition_to(detail::after_open_for, [t](time_point) { return t; });
+    transition_to([this](Word w) noexcept { return detail::open_for_word(deadline_, w); },
+                  [t](time_point) { return t; });
   }
 
   /// Disables the breaker (`State::disabled`): every call is admitted and
@@ -641,10 +642,10 @@ class CircuitBreaker {
     // only a new epoch starts a period or a wait.
     if (from.epoch() == to.epoch()) return;
     // Step 2 of the open-deadline protocol (the clock read after the word
-    // changed; the backoff level; the half-open maximum wait): the shared
-    // detail::start_deadline, which the Relacy checks run too.
+    // changed; the backoff level, carried in `to`; the half-open maximum
+    // wait): the shared detail::start_deadline, which the Relacy checks run too.
     detail::start_deadline(
-        word_, deadline_, from, to, own_period, [this]() noexcept { return now(); },
+        word_, deadline_, from, to, [this]() noexcept { return now(); },
         [this, &end_of](time_point t, std::uint32_t level) noexcept {
           if constexpr (!own_period) {
             return end_of(t);
@@ -755,7 +756,7 @@ class CircuitBreaker {
   // `current`, and reports a transition it made.
   void apply_outcome(std::uint64_t current, std::uint32_t epoch, State admitted_in,
                      Outcome outcome, const detail::Limits& limits) noexcept {
-    detail::apply_outcome(word_, current, epoch, admitted_in, outcome, limits,
+    detail::apply_outcome(word_, deadline_, current, epoch, admitted_in, outcome, limits,
                           [this](Word from, Word to, bool transition) noexcept {
                             if (transition) after_transition(from, to);
                           });

@@ -297,9 +297,9 @@ class ModelBreaker {
 
   /// CircuitBreaker::open_for(d): open now, half-open `ms` after the CAS.
   void open_for(std::int64_t ms) {
-    detail::transition_word(word_, detail::after_open_for, [this, ms](StateWord from, StateWord to) {
-      changed(from, to, Cause::manual, ms);
-    });
+    detail::transition_word(
+        word_, [this](StateWord w) { return detail::open_for_word(deadline_, w); },
+        [this, ms](StateWord from, StateWord to) { changed(from, to, Cause::manual, ms); });
   }
 
   /// CircuitBreaker::state() (observe()): never half-open early, never open
@@ -365,7 +365,7 @@ class ModelBreaker {
   void outcome_word(const Ticket& t, std::uint64_t current, Outcome outcome,
                     const Limits& limits) {
     bool returned = false;
-    detail::apply_outcome(word_, current, t.epoch, t.in, outcome, limits,
+    detail::apply_outcome(word_, deadline_, current, t.epoch, t.in, outcome, limits,
                           [&](StateWord from, StateWord to, bool transition) {
                             // A stale outcome never changes the word.
                             RL_ASSERT(t.true_epoch == g_.epoch);
@@ -515,6 +515,14 @@ class ModelBreaker {
         level = g_.level[g_.epoch - 2] + (own_period ? 1 : 0);
       }
       g_.level[g_.epoch] = level;
+      // The open word carries that level from its CAS on (set before it),
+      // so that whoever replaces the word (open_for) keeps it; a re-open by
+      // the admission rule (the half-open wait ran out) says "unknown", and
+      // its changer and any replacer derive it (the period-length check
+      // below and the replacer's own word check this one).
+      RL_ASSERT(to.level() == level ||
+                (to.level() == StateWord::level_unknown && from.state() == State::half_open &&
+                 own_period));
     }
     if (new_epoch && to.state() == State::half_open) {
       // A new episode starts with no count (its ratio counts at zero) and
@@ -543,7 +551,7 @@ class ModelBreaker {
     const bool own_period = period_ms < 0;
     const std::uint32_t epoch = g_.epoch;
     detail::start_deadline(
-        word_, deadline_, from, to, own_period, [] { return ModelClock::now(); },
+        word_, deadline_, from, to, [] { return ModelClock::now(); },
         [&](ModelClock::time_point t, std::uint32_t level) {
           g_.used_level[epoch] = level;
           ModelClock::time_point end;

@@ -636,16 +636,16 @@ struct RateManualStates : Scenario<RateManualStates, 2> {
   }
 };
 
-// --- the open_for level race (docs/reliability.md, "Not covered by the model") -------------------
+// --- the open_for level race (docs/reliability.md, found by the model and fixed) -------------------
 
-// A known, documented imprecision, not a passing scenario: a failed probe
-// re-opens the breaker at backoff level 1 (thread 0) while open_for(25)
-// replaces that open period (thread 1), which then waits it out and fails the
-// next probe. When open_for's CAS lands between the re-opener's CAS and its
-// record of level 1, open_for reads no level for the period it replaces and
-// its period starts at level 0: the ghost's rule (open_for keeps the level,
-// docs/01-semantics.md) is violated. ctest relacy.known.open_for_level passes
-// only while Relacy reports it (--expect-failure).
+// A failed probe re-opens the breaker at backoff level 1 (thread 0) while
+// open_for(25) replaces that open period (thread 1), which then waits it out
+// and fails the next probe. open_for keeps the level (docs/01-semantics.md)
+// even when its CAS lands between the re-opener's CAS and its record of the
+// level: the level is in the open word from its CAS on. Before the fix (the
+// level only in the epoch-tagged record, written after the CAS) open_for read
+// no level there and restarted the backoff at 0; Relacy reported it at
+// iteration 8.
 struct OpenForLevel : Scenario<OpenForLevel, 2> {
   OpenForLevel() : Scenario(backoff_config(Jitter::none)) {}
   Ticket p;
@@ -659,6 +659,43 @@ struct OpenForLevel : Scenario<OpenForLevel, 2> {
   void thread(unsigned index) {
     if (index == 0) {
       cb.record(p, Outcome::failure);
+    } else {
+      cb.open_for(25);
+      cb.advance(100);
+      Ticket q = cb.acquire();
+      if (q.admitted) cb.record(q, Outcome::failure);
+    }
+  }
+};
+
+// The same race after a re-open by the admission rule: the half-open
+// episode's maximum wait (5 ms) ran out, so thread 0's admission re-opens at
+// level 1 with the word's level "unknown" (the pure rule reads no atomic); its
+// changer derives and records the level after the CAS. Thread 1's
+// open_for(25 ms) may replace that word before or after the record and must
+// keep level 1 (derived from the record of the period before the episode, +1,
+// or read from the re-open's own record); its next failed probe re-opens at
+// level 2. The held probe of the expired episode reports late (stale).
+struct OpenForAfterWait : Scenario<OpenForAfterWait, 2> {
+  OpenForAfterWait() : Scenario([] {
+    ModelConfig c = backoff_config(Jitter::none);
+    c.policy.max_wait_in_half_open = std::chrono::milliseconds{5};
+    return c;
+  }()) {}
+  Ticket p;
+  void before() {
+    Ticket a = cb.acquire();
+    cb.record(a, Outcome::failure);
+    cb.advance(10);
+    p = cb.acquire();
+    RL_ASSERT(p.admitted && p.in == State::half_open);
+    cb.advance(5);
+  }
+  void thread(unsigned index) {
+    if (index == 0) {
+      Ticket r = cb.acquire();
+      if (r.admitted) cb.record(r, Outcome::failure);
+      cb.record(p, Outcome::success);
     } else {
       cb.open_for(25);
       cb.advance(100);
@@ -683,6 +720,9 @@ std::vector<Run> runs() {
        0, 5, sim<ResetForceOpen>()},
       {"stale_after_wrap", "an old permit's failure racing four transitions (issue 8 bug 2)",
        rl::sched_bound, 0, 6, sim<StaleAfterWrap>()},
+      {"open_for_after_wait",
+       "open_for replacing a re-open by the half-open wait (its level derived) keeps the level",
+       rl::sched_bound, 0, 2, sim<OpenForAfterWait>()},
       {"open_for", "open_for() racing an opening failure, the expiry and a probe",
        rl::sched_bound, 0, 3, sim<OpenFor>()},
       {"probe_episodes", "a hung probe of an earlier episode (issue 8 bug 7)", rl::sched_full, 0,
@@ -721,7 +761,7 @@ std::vector<Run> runs() {
        rl::sched_bound, 0, 4, sim<RateVsConsecutive>()},
       {"rate_reset", "a stale window's rate verdict racing force_open(); reset()", rl::sched_bound,
        0, 5, sim<RateReset>()},
-      {"open_for_level", "known race: open_for replacing a re-open before its level is recorded",
+      {"open_for_level", "open_for replacing a re-open before its level is recorded keeps the level",
        rl::sched_bound, 0, 2, sim<OpenForLevel>()},
       {"rate_manual_states", "rate trips racing metrics_only(); disable(); reset()",
        rl::sched_bound, 0, 4, sim<RateManualStates>()},

@@ -1,8 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-// The pure transition rules, driven without atomics, clocks or Asio.
+// The pure transition rules, driven without atomics, clocks or Asio (and, at
+// the end, the backoff level the protocol puts in an opening word, on one thread).
 #include "breaker/detail/state_word.hpp"
 
+#include "breaker/detail/open_deadline.hpp"
+#include "breaker/detail/protocol.hpp"
+
 #include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 
 using breaker::State;
 using breaker::detail::AcquireDecision;
@@ -372,4 +380,113 @@ TEST_CASE("the hot path's one-compare steadiness test agrees with closed_steady"
     if (i % 4 == 1) w = w.with_consecutive(static_cast<std::uint32_t>(next() % 2));
     CHECK(closed_steady_bits(w.bits()) == closed_steady(w));
   }
+}
+
+TEST_CASE("an open word carries its backoff level in the count field, saturating",
+          "[state-word][issue13]") {
+  const StateWord open = StateWord{}.enter(State::open).with_consecutive(3).with_level(5);
+  CHECK(open.level() == 5);
+  CHECK(open.consecutive() == 3);  // the failures that opened it stay apart
+  CHECK(open.with_deadline_published(true).level() == 5);  // the opener's D keeps it
+  CHECK(open.with_level(0x1'0000).level() == StateWord::level_max);
+  CHECK(open.with_level(0xFFFF'FFFF).level() == StateWord::level_max);
+  CHECK(StateWord::level_max == 0xFFFE);
+  CHECK(open.with_level(StateWord::level_unknown).level() == StateWord::level_unknown);
+  // Every transition out of the open word clears it: the level never leaks
+  // into a half-open episode's probes or a closed volume.
+  const AcquireDecision probe = decide_acquire(open.with_deadline_published(true), limits, true);
+  CHECK(probe.next.state() == State::half_open);
+  CHECK(probe.next.probes() == 1);
+  CHECK_FALSE(probe.next.ratio_episode());
+  CHECK(after_reset(open).volume() == 0);
+  CHECK(after_force_open(open).level() == 0);
+  CHECK(breaker::detail::after_open_for(open).level() == 0);  // the protocol sets the kept one
+}
+
+TEST_CASE("the protocol sets an opening word's backoff level before its CAS and open_for keeps it",
+          "[state-word][protocol][issue13]") {
+  using breaker::detail::open_for_word;
+  using breaker::detail::with_backoff;
+  using Deadline = breaker::detail::OpenDeadline<std::chrono::steady_clock>;
+  Deadline deadline{std::chrono::steady_clock::time_point{}};
+
+  // A trip from closed: level 0 (a close resets the backoff).
+  const StateWord closed = StateWord{}.with_consecutive(2).with_volume(2).with_epoch(6);
+  const auto trip = decide_record(closed, 6, State::closed, Outcome::failure, limits);
+  REQUIRE(trip.transition);
+  CHECK(with_backoff(deadline, closed, trip.next.with_level(9), true).level() == 0);
+  CHECK(open_for_word(deadline, closed).level() == 0);
+
+  // open_for replacing an open word copies the word's level, whether or not
+  // its opener has recorded or published anything yet (the race of issue 13:
+  // nothing is recorded in `deadline` here).
+  const StateWord open = StateWord{}.enter(State::open).with_epoch(7).with_level(4);
+  const StateWord replaced = open_for_word(deadline, open);
+  CHECK(replaced.state() == State::open);
+  CHECK(replaced.epoch() == 8);
+  CHECK(replaced.level() == 4);
+  CHECK(open_for_word(deadline, replaced.with_deadline_published(true)).level() == 4);
+
+  // After a half-open episode: the level its open period's opener recorded,
+  // + 1 when the episode failed (the breaker's own re-open), kept by open_for.
+  std::atomic<std::uint64_t> word{replaced.bits()};
+  deadline.record_level(word, replaced, 4);
+  CHECK(deadline.level_of(8) == 4);
+  const StateWord half_open =
+      decide_acquire(replaced.with_deadline_published(true), limits, true).next;
+  REQUIRE(half_open.state() == State::half_open);
+  REQUIRE(half_open.epoch() == 9);
+  const auto failed = decide_record(half_open, 9, State::half_open, Outcome::failure, limits);
+  REQUIRE(failed.transition);
+  CHECK(with_backoff(deadline, half_open, failed.next, true).level() == 5);
+  CHECK(open_for_word(deadline, half_open).level() == 4);
+  // A record of another epoch is not this episode's period: read as level 0,
+  // + 1 for the failed episode (the caller's CAS fails then: the word has
+  // moved on).
+  CHECK(with_backoff(deadline, half_open.with_epoch(11), failed.next.with_epoch(12), true)
+            .level() == 1);
+
+  // The level saturates instead of wrapping.
+  CHECK(open_for_word(deadline, open.with_level(StateWord::level_max)).level() ==
+        StateWord::level_max);
+  // Neither a forced-open word nor a change within an epoch gets a level.
+  const StateWord forced = after_force_open(closed);
+  CHECK(open_for_word(deadline, forced) == forced);
+  CHECK(with_backoff(deadline, open, open.with_deadline_published(true), true) ==
+        open.with_deadline_published(true));
+}
+
+TEST_CASE("a re-open after the half-open wait ran out has its level derived, before and after its record",
+          "[state-word][protocol][issue13]") {
+  using breaker::detail::open_for_word;
+  using Deadline = breaker::detail::OpenDeadline<std::chrono::steady_clock>;
+  Deadline deadline{std::chrono::steady_clock::time_point{}};
+
+  // An open period (epoch 8) at level 3, recorded by its opener; its
+  // half-open episode (epoch 9) publishes a maximum wait that runs out.
+  const StateWord open = StateWord{}.enter(State::open).with_epoch(7).enter(State::open).with_level(3);
+  REQUIRE(open.epoch() == 8);
+  std::atomic<std::uint64_t> word{open.bits()};
+  deadline.record_level(word, open, 3);
+  const StateWord half_open =
+      decide_acquire(open.with_deadline_published(true), limits, true).next.with_deadline_published(true);
+  REQUIRE(half_open.state() == State::half_open);
+  const auto reopen = decide_acquire(half_open, limits, true);
+  REQUIRE(reopen.next.state() == State::open);
+  REQUIRE(reopen.next.epoch() == 10);
+  // The pure rule reads no atomic: the level is "unknown" in the word.
+  CHECK(reopen.next.level() == StateWord::level_unknown);
+  // Before its changer records it: derived from epoch 8's record, + 1.
+  CHECK(deadline.reopened_level(10) == 4);
+  CHECK(open_for_word(deadline, reopen.next).level() == 4);
+  // After the record (the changer computed 4 too): read as it is.
+  word.store(reopen.next.bits());
+  deadline.record_level(word, reopen.next, 4);
+  CHECK(deadline.reopened_level(10) == 4);
+  CHECK(open_for_word(deadline, reopen.next).level() == 4);
+  // A newer record (the word has moved on): 0, and the replacer's CAS fails.
+  const StateWord newer = reopen.next.enter(State::open).enter(State::open).with_level(7);
+  word.store(newer.bits());
+  deadline.record_level(word, newer, 7);
+  CHECK(deadline.reopened_level(10) == 0);
 }

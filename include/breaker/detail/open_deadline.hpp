@@ -37,7 +37,11 @@
 /// `exponential_backoff`), tagged with the open epoch, in a second atomic,
 /// before it publishes the deadline: the next opener (after the half-open
 /// episode that followed, which began only once D was set) reads it with
-/// acquire. The same "only while our epoch is current" CAS loop writes it.
+/// acquire, before its own CAS. The same "only while our epoch is current"
+/// CAS loop writes it. (The open word itself carries its level too, set
+/// before the opening CAS: a transition that replaces an open word, such as
+/// `open_for`, reads it there, never here, so it cannot miss a level not yet
+/// recorded. A half-open word has no room for it; hence this record.)
 ///
 /// `Atom` is the atomic template holding the deadline (`std::atomic` in the
 /// library; the Relacy checks in `tests/relacy/` pass an adapter over
@@ -157,6 +161,25 @@ class OpenDeadline {
     const std::uint64_t l = level_.load(std::memory_order_acquire);
     if ((l >> 32) != (epoch & StateWord::epoch_mask)) return 0;
     return static_cast<std::uint32_t>(l);
+  }
+
+  /// The level of the open epoch `epoch` whose word says `level_unknown` (a
+  /// half-open episode, epoch - 1, whose maximum wait ran out re-opened it;
+  /// the open period before that episode is epoch - 2): its own record when
+  /// its changer has written it, else the record of epoch - 2 plus one (what
+  /// the changer computes). One load decides: the record is never older than
+  /// epoch - 2's (the half-open word was published after that record, and
+  /// the caller read a newer word with acquire); a newer one than `epoch`'s
+  /// means the word moved on, and the caller's CAS fails (0 then).
+  std::uint32_t reopened_level(std::uint32_t epoch) const noexcept {
+    // acquire: pairs with record_level()'s release (via the word's CAS chain).
+    const std::uint64_t l = level_.load(std::memory_order_acquire);
+    const auto level = static_cast<std::uint32_t>(l);
+    if ((l >> 32) == (epoch & StateWord::epoch_mask)) return level;
+    if ((l >> 32) == ((epoch - 2) & StateWord::epoch_mask)) {
+      return level < StateWord::level_max ? level + 1 : level;
+    }
+    return 0;
   }
 
   /// Records `level` for the open word `opened`, while its epoch is current.

@@ -49,6 +49,64 @@ namespace breaker::detail {
 // (execute 40, try_acquire + record 85, execute_with_fallback 86); a
 // rejection while open, 123 instead of 122 (register allocation).
 
+/// Whether the change to `to` opened the breaker with an open period that
+/// ends by itself (unforced): then the changer runs step 2 of the
+/// open-deadline protocol (`OpenDeadline::publish(word, to, now, timeout)`,
+/// or `publish_until(word, to, end)` for a period of another length), with
+/// the clock read *after* the word changed. (A change into half-open with a
+/// maximum wait publishes that wait the same way.)
+constexpr bool needs_open_deadline(StateWord to) noexcept {
+  return to.state() == State::open && !to.forced();
+}
+
+/// The backoff level (re-opens in a row after failed half-open episodes,
+/// `exponential_backoff`) of the open period that a change from `from`
+/// starts: 0 from a closed-like state (a close resets the backoff); the
+/// level in `from` when an open word is opened again (`open_for` keeps the
+/// level); after a half-open episode (whose epoch follows its open
+/// period's), the level of that period, plus one when the episode failed
+/// (`failed_episode`: the breaker's own re-open, not `open_for`). That
+/// period's level is read from `deadline` (`OpenDeadline::level_of`, tagged
+/// with its epoch), where its opener recorded it before it published the
+/// period's end: a half-open word exists only once that end was published
+/// (D set, seen with acquire), so the record is visible to anyone who read
+/// the half-open word with acquire. A newer record (a newer open epoch)
+/// reads as 0, but then the word has moved on and the caller's CAS fails.
+template <class Deadline>
+[[gnu::always_inline]] inline std::uint32_t backoff_level(const Deadline& deadline,
+                                                          StateWord from,
+                                                          bool failed_episode) noexcept {
+  std::uint32_t level = 0;
+  if (from.state() == State::open) {
+    level = from.level();
+    if (level == StateWord::level_unknown) [[unlikely]] level = deadline.reopened_level(from.epoch());
+  } else if (from.state() == State::half_open) {
+    level = deadline.level_of((from.epoch() - 1) & StateWord::epoch_mask);
+    if (failed_episode && level < StateWord::level_max) ++level;
+  }
+  return level;
+}
+
+/// The word `to` of a change from `from`, with its backoff level when the
+/// change opens the breaker with a period of its own (a new epoch, open,
+/// unforced; `backoff_level`); any other word unchanged. Called before the
+/// CAS that publishes `to`, so that the level is in the open word from the
+/// start: whoever replaces it (`open_for`) reads it there.
+template <class Deadline>
+[[gnu::always_inline]] inline StateWord with_backoff(const Deadline& deadline, StateWord from,
+                                                     StateWord to, bool failed_episode) noexcept {
+  if (from.epoch() == to.epoch() || !needs_open_deadline(to)) return to;
+  return to.with_level(backoff_level(deadline, from, failed_episode));
+}
+
+/// `open_for()` / `open_until()`'s word (`after_open_for`), keeping the
+/// level of the period it replaces (`with_backoff`, not a failed episode).
+template <class Deadline>
+[[gnu::always_inline]] inline StateWord open_for_word(const Deadline& deadline,
+                                                      StateWord w) noexcept {
+  return with_backoff(deadline, w, after_open_for(w), false);
+}
+
 /// Admission, starting from `current` (a word the caller loaded with
 /// acquire). `now()` is called at most once (only for a word whose deadline
 /// is published, `deadline_may_pass`: an unforced open word, or a half-open
@@ -80,9 +138,13 @@ template <class WordAtomic, class Deadline, class Now, class Refine, class OnCha
     }
     const AcquireDecision d = decide_acquire(w, limits, expired);
     if (d.next.bits() != current) {
+      // (Half-open back to open, its maximum wait run out: the open word's
+      // level is `level_unknown`, derived after the CAS by start_deadline
+      // and by a replacer from the level record; no code here, so that a
+      // rejection's loop stays as it was.)
       // CAS: acq_rel on success (a transition or a probe slot taken is
       // published to later loads); acquire on failure to decide again on
-      // the fresh word.
+      // the fresh word (and its level).
       if (!word.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
                                       std::memory_order_acquire)) {
         continue;
@@ -105,20 +167,26 @@ template <class WordAtomic, class Deadline, class Now, class OnChange, class OnD
 }
 
 /// Publishes what an outcome does to the word (`decide_record`), starting from
-/// `current`. `on_published(from, to, transition)` runs right after the CAS
+/// `current`; an opening transition's word carries its backoff level
+/// (`with_backoff`: 0 from closed, a failed probe's episode's level + 1 from
+/// half-open), read from `deadline` (an `OpenDeadline`) before the CAS.
+/// `on_published(from, to, transition)` runs right after the CAS
 /// that published `to` (`transition`: the outcome drove a transition, not
 /// only a change of counts); nothing runs when the word needs no change.
-template <class WordAtomic, class OnPublished>
-[[gnu::always_inline]] inline void apply_outcome(WordAtomic& word, std::uint64_t current,
-                                                 std::uint32_t epoch, State admitted_in,
-                                                 Outcome outcome, const Limits& limits,
+template <class WordAtomic, class Deadline, class OnPublished>
+[[gnu::always_inline]] inline void apply_outcome(WordAtomic& word, const Deadline& deadline,
+                                                 std::uint64_t current, std::uint32_t epoch,
+                                                 State admitted_in, Outcome outcome,
+                                                 const Limits& limits,
                                                  OnPublished&& on_published) noexcept {
   RecordDecision d;
   // CAS loop: acq_rel on success publishes the new counts or transition;
-  // acquire on failure to decide again on the fresh word.
+  // acquire on failure to decide again (and read the level again) on the
+  // fresh word.
   do {
     d = decide_record(StateWord{current}, epoch, admitted_in, outcome, limits);
     if (d.next.bits() == current) return;
+    if (d.transition) d.next = with_backoff(deadline, StateWord{current}, d.next, true);
   } while (!word.compare_exchange_weak(current, d.next.bits(), std::memory_order_acq_rel,
                                        std::memory_order_acquire));
   on_published(StateWord{current}, d.next, d.transition);
@@ -170,61 +238,34 @@ template <class WordAtomic, class Next, class OnChange>
   on_change(StateWord{current}, next);
 }
 
-/// Whether the change to `to` opened the breaker with an open period that
-/// ends by itself (unforced): then the changer runs step 2 of the
-/// open-deadline protocol (`OpenDeadline::publish(word, to, now, timeout)`,
-/// or `publish_until(word, to, end)` for a period of another length), with
-/// the clock read *after* the word changed. (A change into half-open with a
-/// maximum wait publishes that wait the same way.)
-constexpr bool needs_open_deadline(StateWord to) noexcept {
-  return to.state() == State::open && !to.forced();
-}
-
-/// The backoff level (re-opens in a row after failed half-open episodes,
-/// `exponential_backoff`) of the open period that a change from `from`
-/// starts: 0 from a closed-like state (a close resets the backoff); the
-/// level of `from`'s period when an open word is opened again; after a
-/// half-open episode (whose epoch follows its open period's), the level of
-/// that period, plus one when the episode failed (`failed_episode`: the
-/// breaker's own re-open, not `open_for`, which keeps the level). The level
-/// lives in `deadline` (`OpenDeadline::record_level`), tagged with its epoch.
-template <class Deadline>
-[[gnu::always_inline]] inline std::uint32_t backoff_level(const Deadline& deadline,
-                                                          StateWord from,
-                                                          bool failed_episode) noexcept {
-  std::uint32_t level = 0;
-  if (from.state() == State::open) {
-    level = deadline.level_of(from.epoch());
-  } else if (from.state() == State::half_open) {
-    level = deadline.level_of((from.epoch() - 1) & StateWord::epoch_mask);
-    if (failed_episode && level < std::numeric_limits<std::uint32_t>::max()) ++level;
-  }
-  return level;
-}
-
 /// What the changer of the word does right after a change from `from` to
 /// `to` (step 2 of the open-deadline protocol), before it counts the
 /// transition and tells the listeners. Only a new epoch starts a period or a
 /// wait:
 ///  - `to` open and unforced: reads the clock (`now()`, after the word
-///    changed), records the period's backoff level (`backoff_level`, with
-///    `own_period`: the breaker's own open period, not an `open_for` one) and
-///    publishes the period's end `end_of(t, level)`;
+///    changed), records the period's backoff level (`to.level()`, set before
+///    the CAS by `with_backoff`) for the re-opener after the half-open
+///    episode that follows, and publishes the period's end `end_of(t, level)`;
 ///  - `to` half-open: publishes the episode's maximum wait, `now() +
 ///    half_open_wait()` (nothing when the wait is zero: the episode has no
 ///    end of its own).
 /// `deadline` is an `OpenDeadline` over the same atomic template as `word`.
 template <class WordAtomic, class Deadline, class Now, class EndOf, class HalfOpenWait>
 [[gnu::always_inline]] inline void start_deadline(WordAtomic& word, Deadline& deadline,
-                                                  StateWord from, StateWord to, bool own_period,
-                                                  Now now, EndOf&& end_of,
+                                                  StateWord from, StateWord to, Now now,
+                                                  EndOf&& end_of,
                                                   HalfOpenWait&& half_open_wait) noexcept {
   if (from.epoch() == to.epoch()) return;
   if (needs_open_deadline(to)) {
     const auto t = now();
-    const std::uint32_t level = backoff_level(deadline, from, own_period);
+    // The level set before the CAS; a re-open by the admission rule (its
+    // wait ran out) has it unknown: the failed episode's, from the record of
+    // the open period before it (`from` is that episode's half-open word).
+    std::uint32_t level = to.level();
+    if (level == StateWord::level_unknown) [[unlikely]] level = backoff_level(deadline, from, true);
     // Recorded before the deadline is published: the next opener (after the
-    // half-open episode that starts only once D is set) reads it.
+    // half-open episode that starts only once D is set) reads it
+    // (`backoff_level`); whoever replaces this open word reads the word's.
     deadline.record_level(word, to, level);
     deadline.publish_until(word, to, end_of(t, level));
   } else if (to.state() == State::half_open) {

@@ -11,7 +11,8 @@
 ///
 ///     63                    37 36            21 20             5  4  3  2   0
 ///    +------------------------+----------------+----------------+--+--+-----+
-///    |         epoch          | volume/probes  |  consecutive   |D |F | st  |
+///    |         epoch          | volume/probes/ |  consecutive   |D |F | st  |
+///    |                        | level          |                |  |  |     |
 ///    |       (27 bits)        |   (16 bits)    |  count (16)    |  |  |(3)  |
 ///    +------------------------+----------------+----------------+--+--+-----+
 ///
@@ -34,8 +35,19 @@
 ///    episode), or probes admitted and not ignored (success-ratio episode,
 ///    which admits exactly `half_open_max_requests` probes that report).
 ///    Bit 15 of the field marks a success-ratio episode (fixed when the
-///    episode starts). The same bits as the volume: each state uses one of
-///    the two, and entering a state clears them.
+///    episode starts).
+///  - level (open): the backoff level of this open period (the re-opens in a
+///    row after failed half-open episodes, `exponential_backoff`), saturating
+///    at `level_max`. Set by the protocol before the CAS that opens
+///    (`detail/protocol.hpp`, `with_backoff`): 0 for a trip from closed, the
+///    replaced period's for `open_for`; a forced-open word has 0 (it never
+///    expires); `level_unknown` for the re-open the pure admission rule makes
+///    when a half-open wait runs out (`decide_acquire` reads no atomic: the
+///    protocol derives that level, `OpenDeadline::reopened_level`). The opener's clock read and deadline come after the CAS; the
+///    level is in the word from the start, so a transition that replaces the
+///    word (an `open_for`) can never miss it.
+///    Volume, probes and level are the same bits: each state uses one of
+///    the three, and entering a state clears them.
 ///  - epoch: incremented by every transition; a permit remembers the epoch that
 ///    admitted it, and an outcome from an older epoch is stale: counted in the
 ///    totals, never used for decisions. 27 bits: a call would have to stay in
@@ -70,6 +82,13 @@ class StateWord {
   static constexpr std::uint32_t ratio_probes_max = 0xFF;
   /// The volume saturates here: at least any `minimum_request_threshold`.
   static constexpr std::uint32_t volume_max = CircuitBreakerConfig::max_count;
+  /// The backoff level of an open word saturates here.
+  static constexpr std::uint32_t level_max = static_cast<std::uint32_t>(count_mask) - 1;
+  /// The level of an open word made by the pure admission rule (a half-open
+  /// episode's maximum wait ran out): not known to `decide_acquire`, which
+  /// reads no atomic. Its changer derives it after its CAS, and `open_for`
+  /// from the level record (`OpenDeadline::reopened_level`).
+  static constexpr std::uint32_t level_unknown = static_cast<std::uint32_t>(count_mask);
 
   static_assert(CircuitBreakerConfig::max_count <= consecutive_mask);
   static_assert(CircuitBreakerConfig::max_count <= count_mask);
@@ -90,6 +109,8 @@ class StateWord {
   constexpr std::uint32_t volume() const noexcept { return get(count_shift, count_mask); }
   /// Half-open: probe slots taken in this episode (see the layout).
   constexpr std::uint32_t probes() const noexcept { return get(count_shift, probes_mask); }
+  /// Open: the backoff level of this open period (see the layout).
+  constexpr std::uint32_t level() const noexcept { return get(count_shift, count_mask); }
   /// Half-open: this episode closes on a success ratio.
   constexpr bool ratio_episode() const noexcept { return (bits_ & ratio_episode_bit) != 0; }
   /// Success-ratio episode: successful and failed probes so far.
@@ -111,6 +132,11 @@ class StateWord {
   }
   constexpr StateWord with_volume(std::uint32_t v) const noexcept {
     return set(count_shift, count_mask, v);
+  }
+  /// Sets the backoff level of an open word (saturating at `level_max`;
+  /// `level_unknown` is kept as it is).
+  constexpr StateWord with_level(std::uint32_t v) const noexcept {
+    return set(count_shift, count_mask, v <= level_unknown ? v : level_max);
   }
   /// Sets the probe slots, keeping the episode's ratio bit.
   constexpr StateWord with_probes(std::uint32_t v) const noexcept {
@@ -137,6 +163,7 @@ class StateWord {
     os << "{" << w.state() << (w.forced() ? " forced" : "")
        << (w.deadline_published() ? " published" : "") << " consecutive=" << w.consecutive();
     if (w.state() == State::closed) os << " volume=" << w.volume();
+    if (w.state() == State::open) os << " level=" << w.level();
     if (w.state() == State::half_open) {
       os << " probes=" << w.probes() << (w.ratio_episode() ? " ratio" : "");
     }
@@ -264,7 +291,8 @@ constexpr AcquireDecision decide_acquire(StateWord w, const Limits& l,
               State::half_open};
     case State::half_open: {
       if (half_open_may_expire(w) && deadline_passed) {
-        return {false, w.enter(State::open), State::half_open};
+        return {false, w.enter(State::open).with_level(StateWord::level_unknown),
+                State::half_open};
       }
       const std::uint32_t limit = w.ratio_episode()
                                       ? Limits::ratio_episode_probes(l.half_open_max_requests)
@@ -435,7 +463,8 @@ constexpr StateWord after_metrics_only(StateWord w) noexcept {
 /// `open_for()` / `open_until()`: open (not forced, deadline not yet
 /// published) in a new epoch, from every state but forced open, which stays
 /// as it is until `reset()`. An unforced open breaker is opened again: its
-/// open period is replaced by the new one.
+/// open period is replaced by the new one. The level is left at 0 here: the
+/// protocol (`open_for_word` in `detail/protocol.hpp`) sets the one kept.
 constexpr StateWord after_open_for(StateWord w) noexcept {
   if (w.state() == State::open && w.forced()) return w;
   return w.enter(State::open);

@@ -59,30 +59,9 @@ using detail::AcquireDecision;
 using detail::Limits;
 using detail::StateWord;
 
-using relacy_harness::to_rl;
 
-/// rl::atomic<T> with std::atomic<T>'s spelling (the protocol's `Atom`);
-/// not copyable (rl::atomic is not).
-template <class T>
-class RlAtom {
- public:
-  RlAtom(T initial) : a_(initial) {}  // NOLINT: the protocol brace-initialises
-
-  T load(std::memory_order mo) const { return a_.load(to_rl(mo), $); }
-  void store(T v, std::memory_order mo) { a_.store(v, to_rl(mo), $); }
-  T fetch_add(T v, std::memory_order mo) { return a_.fetch_add(v, to_rl(mo), $); }
-  bool compare_exchange_weak(T& expected, T desired, std::memory_order success,
-                             std::memory_order failure) {
-    return a_.compare_exchange_weak(expected, desired, to_rl(success), $, to_rl(failure), $);
-  }
-  bool compare_exchange_strong(T& expected, T desired, std::memory_order success,
-                               std::memory_order failure) {
-    return a_.compare_exchange_strong(expected, desired, to_rl(success), $, to_rl(failure), $);
-  }
-
- private:
-  rl::atomic<T> a_;
-};
+// The protocol's `Atom` (tests/relacy/harness.hpp).
+using relacy_harness::RlAtom;
 
 /// The model's clock: milliseconds that only the scenario's threads advance.
 /// (A plain variable: Relacy runs its threads as fibers on one OS thread and

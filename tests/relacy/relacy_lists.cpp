@@ -69,42 +69,10 @@
 
 namespace breaker::relacy_lists {
 
-using relacy_harness::to_rl;
 
-/// rl::atomic<T> with std::atomic<T>'s spelling (the `Atom` of the counters,
-/// the slot claims and the listener list).
-template <class T>
-class RlAtom {
- public:
-  RlAtom() : a_(T{}) {}
-  RlAtom(T initial) : a_(initial) {}  // NOLINT: the headers brace-initialise
-
-  T load(std::memory_order mo) const { return a_.load(to_rl(mo), $); }
-  void store(T v, std::memory_order mo) { a_.store(v, to_rl(mo), $); }
-  T fetch_add(T v, std::memory_order mo) { return a_.fetch_add(v, to_rl(mo), $); }
-  T fetch_and(T v, std::memory_order mo) { return a_.fetch_and(v, to_rl(mo), $); }
-  bool compare_exchange_weak(T& expected, T desired, std::memory_order success,
-                             std::memory_order failure) {
-    return a_.compare_exchange_weak(expected, desired, to_rl(success), $, to_rl(failure), $);
-  }
-  bool compare_exchange_strong(T& expected, T desired, std::memory_order success,
-                               std::memory_order failure) {
-    return a_.compare_exchange_strong(expected, desired, to_rl(success), $, to_rl(failure), $);
-  }
-
- private:
-  rl::atomic<T> a_;
-};
-
-/// rl::mutex with std::mutex's spelling (for std::lock_guard).
-class RlMutex {
- public:
-  void lock() { m_.lock($); }
-  void unlock() { m_.unlock($); }
-
- private:
-  rl::mutex m_;
-};
+// The `Atom` of the counters, the slot claims and the listener list, and its mutex.
+using relacy_harness::RlAtom;
+using relacy_harness::RlMutex;
 
 namespace {
 

@@ -60,55 +60,18 @@ using relacy_harness::to_rl;
 inline void (*on_write)(void*) = nullptr;
 inline void* on_write_context = nullptr;
 
-/// rl::atomic<T> with std::atomic<T>'s spelling (the window's `Atom`), plus a
-/// ghost: the latest value in the atomic's modification order (Relacy runs
-/// the threads as fibers and orders every atomic's writes as it executes
-/// them, so the last value written is the last in modification order).
-template <class T>
-class WinAtom {
- public:
-  WinAtom() : a_(T{}), latest_(T{}) {}
-  WinAtom(T initial) : a_(initial), latest_(initial) {}  // NOLINT: brace-initialised members
-
-  T load(std::memory_order mo) const { return a_.load(to_rl(mo), $); }
-  void store(T v, std::memory_order mo) {
-    a_.store(v, to_rl(mo), $);
-    wrote(v);
-  }
-  T exchange(T v, std::memory_order mo) {
-    const T old = a_.exchange(v, to_rl(mo), $);
-    wrote(v);
-    return old;
-  }
-  T fetch_add(T v, std::memory_order mo) {
-    const T old = a_.fetch_add(v, to_rl(mo), $);
-    wrote(static_cast<T>(old + v));
-    return old;
-  }
-  bool compare_exchange_weak(T& expected, T desired, std::memory_order success,
-                             std::memory_order failure) {
-    const bool ok = a_.compare_exchange_weak(expected, desired, to_rl(success), $, to_rl(failure), $);
-    if (ok) wrote(desired);
-    return ok;
-  }
-  bool compare_exchange_strong(T& expected, T desired, std::memory_order success,
-                               std::memory_order failure) {
-    const bool ok =
-        a_.compare_exchange_strong(expected, desired, to_rl(success), $, to_rl(failure), $);
-    if (ok) wrote(desired);
-    return ok;
-  }
-
-  /// The ghost: the latest value written (no atomic operation).
-  T latest() const { return latest_; }
-
- private:
-  void wrote(T v) {
-    latest_ = v;
+struct WindowWrites {
+  static void wrote() {
     if (on_write != nullptr) on_write(on_write_context);
   }
-  rl::atomic<T> a_;
-  T latest_;
+};
+
+/// The window's `Atom`: an rl::atomic with the latest value of its modification order as a
+/// ghost, calling `on_write` after every write (relacy_harness::TrackedAtom).
+template <class T>
+class WinAtom : public relacy_harness::TrackedAtom<T, WindowWrites> {
+ public:
+  using relacy_harness::TrackedAtom<T, WindowWrites>::TrackedAtom;
 };
 
 }  // namespace breaker::relacy_windows

@@ -79,7 +79,9 @@ template <class Deadline>
   std::uint32_t level = 0;
   if (from.state() == State::open) {
     level = from.level();
-    if (level == StateWord::level_unknown) [[unlikely]] level = deadline.reopened_level(from.epoch());
+    if (level == StateWord::level_unknown) [[unlikely]] {
+      level = deadline.reopened_level(from.epoch());
+    }
   } else if (from.state() == State::half_open) {
     level = deadline.level_of((from.epoch() - 1) & StateWord::epoch_mask);
     if (failed_episode && level < StateWord::level_max) ++level;
@@ -259,10 +261,11 @@ template <class WordAtomic, class Deadline, class Now, class EndOf, class HalfOp
   if (needs_open_deadline(to)) {
     const auto t = now();
     // The level set before the CAS; a re-open by the admission rule (its
-    // wait ran out) has it unknown: the failed episode's, from the record of
-    // the open period before it (`from` is that episode's half-open word).
+    // wait ran out) has it unknown: derived as a replacer derives it (no
+    // record of `to` exists yet: the record of the open period before the
+    // episode, + 1).
     std::uint32_t level = to.level();
-    if (level == StateWord::level_unknown) [[unlikely]] level = backoff_level(deadline, from, true);
+    if (level == StateWord::level_unknown) [[unlikely]] level = deadline.reopened_level(to.epoch());
     // Recorded before the deadline is published: the next opener (after the
     // half-open episode that starts only once D is set) reads it
     // (`backoff_level`); whoever replaces this open word reads the word's.

@@ -43,9 +43,10 @@
 ///    replaced period's for `open_for`; a forced-open word has 0 (it never
 ///    expires); `level_unknown` for the re-open the pure admission rule makes
 ///    when a half-open wait runs out (`decide_acquire` reads no atomic: the
-///    protocol derives that level, `OpenDeadline::reopened_level`). The opener's clock read and deadline come after the CAS; the
-///    level is in the word from the start, so a transition that replaces the
-///    word (an `open_for`) can never miss it.
+///    protocol derives that level, `OpenDeadline::reopened_level`). The
+///    opener's clock read and deadline come after the CAS; the level is in
+///    the word from the start, so a transition that replaces the word (an
+///    `open_for`) can never miss it.
 ///    Volume, probes and level are the same bits: each state uses one of
 ///    the three, and entering a state clears them.
 ///  - epoch: incremented by every transition; a permit remembers the epoch that

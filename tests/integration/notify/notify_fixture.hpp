@@ -12,12 +12,14 @@
 #include <asio/co_spawn.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/use_future.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <chrono>
 #include <functional>
+#include <future>
 #include <map>
 #include <string>
 #include <thread>
@@ -73,6 +75,23 @@ struct Fixture {
   template <class Make>
   auto await(Make make) {
     return asio::co_spawn(io, make(), asio::use_future).get();
+  }
+
+  /// Runs `fn()` as one handler on the io thread and waits for it: no drain step of a
+  /// notifier runs meanwhile (the io_context has this one thread), so a test can submit
+  /// several notifications with none of them being attempted in between.
+  template <class Fn>
+  void on_io_thread(Fn fn) {
+    std::promise<void> done;
+    asio::post(io, [&] {
+      try {
+        fn();
+        done.set_value();
+      } catch (...) {
+        done.set_exception(std::current_exception());
+      }
+    });
+    done.get_future().get();
   }
 
   /// Moves breaker (and retry) time on until `condition` holds, 10 ms per step.

@@ -216,7 +216,12 @@ TEST_CASE("drop_oldest makes room by dropping the oldest waiting notification, r
                                                            options, f.clock);
   notifier.breaker().force_open();
   std::vector<std::string> ids;
-  for (int i = 0; i < 4; ++i) ids.push_back(notifier.submit(incident("inc", "n" + std::to_string(i))).notification_id);
+  // On the io thread, so the drain cannot hold the front in flight meanwhile: a front in
+  // flight is not "waiting", and drop_oldest would drop the second one instead (which is
+  // what CI once saw when the submits ran on this thread).
+  f.on_io_thread([&] {
+    for (int i = 0; i < 4; ++i) ids.push_back(notifier.submit(incident("inc", "n" + std::to_string(i))).notification_id);
+  });
   CHECK(dropped == std::vector<std::string>{ids[0], ids[1]});
   notifier.breaker().reset();
   REQUIRE(f.advance_until([&] { return notifier.stats().queued == 0; }));

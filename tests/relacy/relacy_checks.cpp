@@ -706,65 +706,70 @@ struct OpenForAfterWait : Scenario<OpenForAfterWait, 2> {
 };
 
 using relacy_harness::Run;
-using relacy_harness::sim;
+using relacy_harness::run;
 
 std::vector<Run> runs() {
   return {
-      {"mixed_2t", "2 threads: closed failures trip, expiry, probe success, ignored", rl::sched_full,
-       0, 0, sim<Mixed2>()},
-      {"mixed_3t", "3 threads: failure/success/ignored, 2 probes, state(), updated limits",
-       rl::sched_random, 1000000, 0, sim<Mixed3>()},
-      {"expiry", "open -> half-open with the opener parked between its two writes",
-       rl::sched_bound, 0, 4, sim<Expiry>()},
-      {"reset_force_open", "reset() and force_open() racing calls and the expiry", rl::sched_bound,
-       0, 5, sim<ResetForceOpen>()},
-      {"stale_after_wrap", "an old permit's failure racing four transitions (issue 8 bug 2)",
-       rl::sched_bound, 0, 6, sim<StaleAfterWrap>()},
-      {"open_for_after_wait",
-       "open_for replacing a re-open by the half-open wait (its level derived) keeps the level",
-       rl::sched_bound, 0, 2, sim<OpenForAfterWait>()},
-      {"open_for", "open_for() racing an opening failure, the expiry and a probe",
-       rl::sched_bound, 0, 3, sim<OpenFor>()},
-      {"probe_episodes", "a hung probe of an earlier episode (issue 8 bug 7)", rl::sched_full, 0,
-       0, sim<ProbeEpisodes>()},
-      {"disable_metrics_only", "disable()/metrics_only()/force_open()/reset() racing failures",
-       rl::sched_bound, 0, 4, sim<DisableMetricsOnly>()},
-      {"disable_held", "permits held across disable()/metrics_only()/reset()", rl::sched_bound, 0,
-       4, sim<DisableHeld>()},
-      {"backoff_probes", "backoff + jitter: two probes fail at once, then fail / succeed",
-       rl::sched_bound, 0, 2, sim<BackoffProbes>()},
-      {"backoff_reset", "backoff: a re-open racing reset() and a trip from closed", rl::sched_bound,
-       0, 2, sim<BackoffReset<Jitter::none>>()},
-      {"expiry_small", "expiry, smaller: trip, expiry, failed probe vs one call", rl::sched_full,
-       0, 0, sim<ExpirySmall>()},
-      {"reset_small", "reset_force_open, smaller: one reset() vs the opener", rl::sched_full, 0,
-       0, sim<ResetSmall>()},
-      {"stale_small", "stale_after_wrap, smaller: one force_open; reset", rl::sched_full, 0, 0,
-       sim<StaleSmall>()},
-      {"half_open_wait_small", "half_open_wait, smaller: no state() reads", rl::sched_full, 0, 0,
-       sim<HalfOpenWaitSmall>()},
-      {"disable_small", "a failure vs metrics_only(); reset()", rl::sched_full, 0, 0,
-       sim<DisableSmall>()},
-      {"jitter_reset", "the same with jitter: two openers draw concurrently", rl::sched_bound, 0,
-       2, sim<BackoffReset<Jitter::proportional>>()},
-      {"half_open_wait", "max_wait_in_half_open running out racing a late probe result",
-       rl::sched_bound, 0, 3, sim<HalfOpenWait>()},
-      {"half_open_wait_probes", "the wait published while probes come and go", rl::sched_bound, 0,
-       4, sim<HalfOpenWaitProbes>()},
-      {"ratio_2t", "success ratio N=3 R=2: success, ignored / failure, success", rl::sched_bound,
-       0, 4, sim<Ratio2>()},
-      {"ratio_late", "success ratio N=2 R=2: a late probe of an ended episode, the next episode",
-       rl::sched_full, 0, 0, sim<RatioLate>()},
-      {"ratio_3t", "success ratio N=3 R=2, 3 threads: success / failure / ignored, success",
-       rl::sched_bound, 0, 2, sim<Ratio3>()},
-      {"rate_vs_consecutive", "a rate trip racing a consecutive-failure trip, the expiry, a probe",
-       rl::sched_bound, 0, 4, sim<RateVsConsecutive>()},
-      {"rate_reset", "a stale window's rate verdict racing force_open(); reset()", rl::sched_bound,
-       0, 5, sim<RateReset>()},
-      {"open_for_level", "open_for replacing a re-open before its level is recorded keeps the level",
-       rl::sched_bound, 0, 2, sim<OpenForLevel>()},
-      {"rate_manual_states", "rate trips racing metrics_only(); disable(); reset()",
-       rl::sched_bound, 0, 4, sim<RateManualStates>()},
+      run<"mixed_2t", Mixed2>("2 threads: closed failures trip, expiry, probe success, ignored",
+                              rl::sched_full, 0, 0),
+      run<"mixed_3t", Mixed3>(
+          "3 threads: failure/success/ignored, 2 probes, state(), updated limits", rl::sched_random,
+          1000000, 0),
+      run<"expiry", Expiry>("open -> half-open with the opener parked between its two writes",
+                            rl::sched_bound, 0, 4),
+      run<"reset_force_open", ResetForceOpen>(
+          "reset() and force_open() racing calls and the expiry", rl::sched_bound, 0, 5),
+      run<"stale_after_wrap", StaleAfterWrap>(
+          "an old permit's failure racing four transitions (issue 8 bug 2)", rl::sched_bound, 0, 6),
+      run<"open_for_after_wait", OpenForAfterWait>(
+          "open_for replacing a re-open by the half-open wait (its level derived) keeps the level",
+          rl::sched_bound, 0, 2),
+      run<"open_for", OpenFor>("open_for() racing an opening failure, the expiry and a probe",
+                               rl::sched_bound, 0, 3),
+      run<"probe_episodes", ProbeEpisodes>("a hung probe of an earlier episode (issue 8 bug 7)",
+                                           rl::sched_full, 0, 0),
+      run<"disable_metrics_only", DisableMetricsOnly>(
+          "disable()/metrics_only()/force_open()/reset() racing failures", rl::sched_bound, 0, 4),
+      run<"disable_held", DisableHeld>("permits held across disable()/metrics_only()/reset()",
+                                       rl::sched_bound, 0, 4),
+      run<"backoff_probes", BackoffProbes>(
+          "backoff + jitter: two probes fail at once, then fail / succeed", rl::sched_bound, 0, 2),
+      run<"backoff_reset", BackoffReset<Jitter::none>>(
+          "backoff: a re-open racing reset() and a trip from closed", rl::sched_bound, 0, 2),
+      run<"expiry_small", ExpirySmall>("expiry, smaller: trip, expiry, failed probe vs one call",
+                                       rl::sched_full, 0, 0),
+      run<"reset_small", ResetSmall>("reset_force_open, smaller: one reset() vs the opener",
+                                     rl::sched_full, 0, 0),
+      run<"stale_small", StaleSmall>("stale_after_wrap, smaller: one force_open; reset",
+                                     rl::sched_full, 0, 0),
+      run<"half_open_wait_small", HalfOpenWaitSmall>("half_open_wait, smaller: no state() reads",
+                                                     rl::sched_full, 0, 0),
+      run<"disable_small", DisableSmall>("a failure vs metrics_only(); reset()", rl::sched_full, 0,
+                                         0),
+      run<"jitter_reset", BackoffReset<Jitter::proportional>>(
+          "the same with jitter: two openers draw concurrently", rl::sched_bound, 0, 2),
+      run<"half_open_wait", HalfOpenWait>(
+          "max_wait_in_half_open running out racing a late probe result", rl::sched_bound, 0, 3),
+      run<"half_open_wait_probes", HalfOpenWaitProbes>(
+          "the wait published while probes come and go", rl::sched_bound, 0, 4),
+      run<"ratio_2t", Ratio2>("success ratio N=3 R=2: success, ignored / failure, success",
+                              rl::sched_bound, 0, 4),
+      run<"ratio_late", RatioLate>(
+          "success ratio N=2 R=2: a late probe of an ended episode, the next episode",
+          rl::sched_full, 0, 0),
+      run<"ratio_3t", Ratio3>(
+          "success ratio N=3 R=2, 3 threads: success / failure / ignored, success", rl::sched_bound,
+          0, 2),
+      run<"rate_vs_consecutive", RateVsConsecutive>(
+          "a rate trip racing a consecutive-failure trip, the expiry, a probe", rl::sched_bound, 0,
+          4),
+      run<"rate_reset", RateReset>("a stale window's rate verdict racing force_open(); reset()",
+                                   rl::sched_bound, 0, 5),
+      run<"open_for_level", OpenForLevel>(
+          "open_for replacing a re-open before its level is recorded keeps the level",
+          rl::sched_bound, 0, 2),
+      run<"rate_manual_states", RateManualStates>(
+          "rate trips racing metrics_only(); disable(); reset()", rl::sched_bound, 0, 4),
   };
 }
 

@@ -344,25 +344,27 @@ struct TwoWriters : CellScenario<TwoWriters, 3> {
 };
 
 using relacy_harness::Run;
-using relacy_harness::sim;
+using relacy_harness::run;
 
 std::vector<Run> runs() {
   return {
-      {"config_first_store", "reserve() + the first store() against a reader (the lazy slot)",
-       rl::sched_bound, 0, 3, sim<FirstStore>()},
+      run<"config_first_store", FirstStore>(
+          "reserve() + the first store() against a reader (the lazy slot)", rl::sched_bound, 0, 3),
       // Relacy's bounded search lets a load return the latest value or the one
       // before it only; the random scheduler reaches further back (the spare
       // slot's zeroes, two stores behind the filled version).
-      {"config_first_store_random", "the same, random schedules and older values",
-       rl::sched_random, 200000, 0, sim<FirstStore>()},
-      {"config_updates_2t", "two stores against a reader copying the config (the version re-read)",
-       rl::sched_bound, 0, 1, sim<Updates2>()},
-      {"config_updates_rules", "two stores against a reader of the rules, then the config",
-       rl::sched_random, 200000, 0, sim<Updates2Rules>()},
-      {"config_updates_3t", "two stores against two readers", rl::sched_random, 200000, 0,
-       sim<Updates3>()},
-      {"config_two_writers", "two writers under a mutex (as update_config) against a reader",
-       rl::sched_random, 200000, 0, sim<TwoWriters>()},
+      run<"config_first_store_random", FirstStore>("the same, random schedules and older values",
+                                                   rl::sched_random, 200000, 0),
+      run<"config_updates_2t", Updates2>(
+          "two stores against a reader copying the config (the version re-read)", rl::sched_bound,
+          0, 1),
+      run<"config_updates_rules", Updates2Rules>(
+          "two stores against a reader of the rules, then the config", rl::sched_random, 200000, 0),
+      run<"config_updates_3t", Updates3>("two stores against two readers", rl::sched_random, 200000,
+                                         0),
+      run<"config_two_writers", TwoWriters>(
+          "two writers under a mutex (as update_config) against a reader", rl::sched_random, 200000,
+          0),
   };
 }
 

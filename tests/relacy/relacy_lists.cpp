@@ -448,7 +448,7 @@ struct AddRemove3 : AddRemoveScenario<AddRemove3, 3> {
 };
 
 using relacy_harness::Run;
-using relacy_harness::sim;
+using relacy_harness::run;
 
 std::vector<Run> runs() {
   // (sched_full does not finish in seconds for any of them: one add() or
@@ -456,18 +456,21 @@ std::vector<Run> runs() {
   // explored exhaustively up to a bound of preemptions, the listeners'
   // at random.)
   return {
-      {"counters_handover", "2 threads, 1 exclusive slot: claim, count, release, claim again",
-       rl::sched_bound, 0, 5, sim<HandOver2>()},
-      {"counters_shared_3t", "3 threads, 1 exclusive slot: two share the shared slot, a reader",
-       rl::sched_bound, 0, 3, sim<Shared3>()},
-      {"slot_claims_3t", "3 threads, 2 exclusive slots: claim, count, release, claim again",
-       rl::sched_bound, 0, 2, sim<Claims3>()},
-      {"listeners_first_add", "2 threads: two first add()s at once, each notifies",
-       rl::sched_random, 500000, 0, sim<FirstAdd>()},
-      {"listeners_add_remove", "2 threads: add B, remove A against a notifier (2 notifies)",
-       rl::sched_random, 500000, 0, sim<AddRemove2>()},
-      {"listeners_add_remove_3t", "3 threads: add B, remove A against two notifiers",
-       rl::sched_random, 500000, 0, sim<AddRemove3>()},
+      run<"counters_handover", HandOver2>(
+          "2 threads, 1 exclusive slot: claim, count, release, claim again", rl::sched_bound, 0, 5),
+      run<"counters_shared_3t", Shared3>(
+          "3 threads, 1 exclusive slot: two share the shared slot, a reader", rl::sched_bound, 0,
+          3),
+      run<"slot_claims_3t", Claims3>(
+          "3 threads, 2 exclusive slots: claim, count, release, claim again", rl::sched_bound, 0,
+          2),
+      run<"listeners_first_add", FirstAdd>("2 threads: two first add()s at once, each notifies",
+                                           rl::sched_random, 500000, 0),
+      run<"listeners_add_remove", AddRemove2>(
+          "2 threads: add B, remove A against a notifier (2 notifies)", rl::sched_random, 500000,
+          0),
+      run<"listeners_add_remove_3t", AddRemove3>("3 threads: add B, remove A against two notifiers",
+                                                 rl::sched_random, 500000, 0),
   };
 }
 

@@ -217,16 +217,18 @@ struct Window3 : WindowScenario<Window3, 3> {
 };
 
 using relacy_harness::Run;
-using relacy_harness::sim;
+using relacy_harness::run;
 
 std::vector<Run> runs() {
   return {
-      {"window_2t", "2 threads, window of 2: a failure, successes, a snapshot, the clean flag",
-       rl::sched_random, 500000, 0, sim<Window2>()},
-      {"window_2t_failures", "2 threads, window of 2: a failure each, successes, a snapshot",
-       rl::sched_random, 500000, 0, sim<Window2Failures>()},
-      {"window_3t", "3 threads, window of 3: two failures, successes, a snapshot",
-       rl::sched_random, 500000, 0, sim<Window3>()},
+      run<"window_2t", Window2>(
+          "2 threads, window of 2: a failure, successes, a snapshot, the clean flag",
+          rl::sched_random, 500000, 0),
+      run<"window_2t_failures", Window2Failures>(
+          "2 threads, window of 2: a failure each, successes, a snapshot", rl::sched_random, 500000,
+          0),
+      run<"window_3t", Window3>("3 threads, window of 3: two failures, successes, a snapshot",
+                                rl::sched_random, 500000, 0),
   };
 }
 

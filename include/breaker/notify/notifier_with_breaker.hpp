@@ -266,7 +266,10 @@ class NotifierWithBreaker {
     }
   }
 
-  /// A snapshot of the counters.
+  /// A snapshot of the counters (consistent with each other). Not taken together with
+  /// the breaker's state: an attempt's outcome reaches the breaker first and these counters
+  /// just after, so a caller that sees the breaker open may still read the counts from
+  /// before the attempt that opened it. Thread safety: any thread.
   NotifierStats stats() const {
     std::lock_guard lock(state_->mutex);
     NotifierStats s = state_->stats;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// CircuitBreakerRedis over a real redis-server: real faults (SHUTDOWN NOSAVE, DEBUG SLEEP,
+// CircuitBreakerRedis over a real redis-server: real faults (SHUTDOWN NOSAVE, CLIENT PAUSE,
 // restart), fallbacks, fail-fast while open (connection attempts counted), breaker time through
 // ManualClock.
 
@@ -16,7 +16,6 @@
 #include <chrono>
 #include <optional>
 #include <string>
-#include <thread>
 
 using breaker::redis::Connection;
 using breaker::redis::RedisError;
@@ -116,14 +115,13 @@ TEST_CASE("with the server down the breaker opens, fallbacks serve, and no conne
   CHECK(conn.connection_attempts() == attempts + 1);
 }
 
-TEST_CASE("a slow server (DEBUG SLEEP) opens the breaker through command timeouts", "[redis][cache][fault]") {
+TEST_CASE("a slow server (CLIENT PAUSE) opens the breaker through command timeouts", "[redis][cache][fault]") {
   auto& server = breaker::test::shared_redis();
   asio::io_context ctx;
   Connection conn(ctx.get_executor(), config_for(server));
   Cache cache("redis-slow", test_config());
   breaker::test::run(ctx, [&] { return conn.set("cache:slow", "v"); });
-  server.debug_sleep(1.5);
-  std::this_thread::sleep_for(100ms);  // let DEBUG SLEEP reach the server
+  server.pause_clients(1500ms);  // in effect when it returns
   int fallbacks = 0;
   auto fallback = [&fallbacks]() -> std::optional<std::string> {
     ++fallbacks;
@@ -135,7 +133,7 @@ TEST_CASE("a slow server (DEBUG SLEEP) opens the breaker through command timeout
   CHECK(fallbacks == 3);
   CHECK(cache.breaker().state() == breaker::State::open);
   CHECK(cache.breaker().stats().failed_calls == 3);
-  server.wait_awake();
+  server.wait_unpaused();
 }
 
 TEST_CASE("WRONGTYPE replies surface from execute and never open the breaker", "[redis][cache]") {

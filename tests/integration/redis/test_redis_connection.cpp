@@ -150,7 +150,8 @@ TEST_CASE("a refused connection fails with connection_failed", "[redis][connecti
   CHECK_FALSE(conn.is_connected());
 }
 
-TEST_CASE("DEBUG SLEEP makes commands time out on the Asio timer, afterwards the connection recovers",
+TEST_CASE("a paused server (CLIENT PAUSE) makes commands time out on the Asio timer, afterwards the "
+          "connection recovers",
           "[redis][connection][timeout]") {
   auto& server = breaker::test::shared_redis();
   asio::io_context ctx;
@@ -158,12 +159,11 @@ TEST_CASE("DEBUG SLEEP makes commands time out on the Asio timer, afterwards the
   c.command_timeout = 200ms;
   Connection conn(ctx.get_executor(), c);
   CHECK(breaker::test::run(ctx, [&] { return conn.execute("PING"); }).str() == "PONG");
-  server.debug_sleep(1.0);
-  std::this_thread::sleep_for(100ms);  // let DEBUG SLEEP reach the server (server time, not breaker time)
+  server.pause_clients(1000ms);  // in effect when it returns
   const auto e = redis_error_of([&] { breaker::test::run(ctx, [&] { return conn.get("k"); }); });
   CHECK(e.error() == errc::timeout);
   CHECK_FALSE(conn.is_connected());
-  server.wait_awake();
+  server.wait_unpaused();
   CHECK(breaker::test::run(ctx, [&] { return conn.execute("PING"); }).str() == "PONG");
   CHECK(conn.connection_attempts() == 2);
 }

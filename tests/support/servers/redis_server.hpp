@@ -9,7 +9,6 @@
 #include "servers/process.hpp"
 
 #include <chrono>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,9 +25,6 @@ class RedisServer {
   }
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
-  ~RedisServer() {
-    sleeper_.reset();
-  }
 
   /// Starts the server (again, same port) and waits until it accepts connections.
   void start() {
@@ -49,18 +45,18 @@ class RedisServer {
     if (!child_.wait_for(std::chrono::seconds(10))) throw std::runtime_error("redis-server did not shut down: " + output);
   }
 
-  /// Makes the server unresponsive for `seconds` (`DEBUG SLEEP`, sent by a background redis-cli).
-  void debug_sleep(double seconds) {
-    ChildProcess::Options options;
-    options.stdout_path = dir_.file("debug-sleep.log");
-    options.stderr_path = dir_.file("debug-sleep.log");
-    sleeper_.emplace(std::vector<std::string>{cli_, "-p", std::to_string(port_), "DEBUG", "SLEEP", std::to_string(seconds)},
-                     options);
+  /// Makes the server answer no client's command for `duration` (`CLIENT PAUSE <ms> ALL`):
+  /// returns once the pause is in effect (redis-cli has its reply), so the next command of
+  /// a test is held by the server. (`DEBUG SLEEP` from a background redis-cli, used before,
+  /// left it to a sleep whether the pause had begun.) Connections are still accepted.
+  void pause_clients(std::chrono::milliseconds duration) {
+    const std::string reply = cli({"CLIENT", "PAUSE", std::to_string(duration.count()), "ALL"});
+    if (reply.find("OK") == std::string::npos) throw std::runtime_error("CLIENT PAUSE failed: " + reply);
   }
-  /// Waits until the server answers again after `debug_sleep`.
-  void wait_awake() {
-    if (sleeper_) sleeper_->wait_for(std::chrono::seconds(30));
-    sleeper_.reset();
+  /// Waits until the server answers commands again (a PING, held until the pause ends).
+  void wait_unpaused() {
+    const std::string reply = cli({"PING"});
+    if (reply.find("PONG") == std::string::npos) throw std::runtime_error("PING failed: " + reply);
   }
 
   /// Runs one redis-cli command against the server and returns its output.
@@ -81,7 +77,6 @@ class RedisServer {
   unsigned short port_;
   std::string server_, cli_;
   ChildProcess child_;
-  std::optional<ChildProcess> sleeper_;
 };
 
 /// The one server of this test executable, started on first use, killed at exit. Tests that

@@ -279,8 +279,8 @@ struct Updates2 : CellScenario<Updates2, 2> {
   }
 };
 
-// Two updates against a reader that copies the config first (a slow copy
-// overtaken by both stores), then the rules and the config.
+// Two updates against a reader that loads the rules, then copies the config,
+// twice: a config copied after its rules is that config or newer.
 struct Updates2Rules : CellScenario<Updates2Rules, 2> {
   void thread(unsigned index) {
     if (index == 0) {

@@ -12,14 +12,12 @@
 #include <asio/co_spawn.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
-#include <asio/post.hpp>
 #include <asio/use_future.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <chrono>
 #include <functional>
-#include <future>
 #include <map>
 #include <string>
 #include <thread>
@@ -82,16 +80,10 @@ struct Fixture {
   /// several notifications with none of them being attempted in between.
   template <class Fn>
   void on_io_thread(Fn fn) {
-    std::promise<void> done;
-    asio::post(io, [&] {
-      try {
-        fn();
-        done.set_value();
-      } catch (...) {
-        done.set_exception(std::current_exception());
-      }
+    await([&fn]() -> asio::awaitable<void> {
+      fn();
+      co_return;
     });
-    done.get_future().get();
   }
 
   /// Moves breaker (and retry) time on until `condition` holds, 10 ms per step.
